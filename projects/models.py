@@ -1,0 +1,258 @@
+"""Roles, team members, task types, projects, and the time entries logged against them."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from djmoney.models.fields import MoneyField
+
+from clients.models import MONEY, Client, Contract
+
+
+class Role(models.Model):
+    """A job role (Senior Consultant, Designer...): rates and reports group by it."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=120)
+    default_cost_rate = MoneyField(**MONEY, default_currency=settings.DEFAULT_CURRENCY, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMember(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="member")
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=200)
+    role = models.ForeignKey(Role, on_delete=models.PROTECT, related_name="members")
+    # Hourly cost to the firm; empty means the role's default cost rate.
+    cost_rate = MoneyField(**MONEY, null=True, blank=True, default_currency=None)
+    weekly_capacity_hours = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("40.00"))
+    time_zone = models.CharField(max_length=64, default="UTC")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(weekly_capacity_hours__gte=0) & Q(weekly_capacity_hours__lte=168),
+                                   name="member_capacity_within_week"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def effective_cost_rate(self):
+        return self.cost_rate if self.cost_rate is not None else self.role.default_cost_rate
+
+
+class TaskType(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=120)
+    billable = models.BooleanField(default=True)
+    is_default = models.BooleanField(default=False,
+                                     help_text="Used for imported time whose task is empty or unknown.")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # Imports fall back to exactly one default task type.
+            models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True),
+                                    name="tasktype_single_default"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ON_HOLD = "on_hold", "On hold"
+    COMPLETED = "completed", "Completed"
+    ARCHIVED = "archived", "Archived"
+
+
+def default_alert_thresholds() -> list[int]:
+    return [50, 75, 90, 100]
+
+
+class Project(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="projects")
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="projects")
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=200)
+    manager = models.ForeignKey(TeamMember, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="managed_projects")
+    billable = models.BooleanField(default=True)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    budget_hours = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    # In the contract's currency.
+    budget_amount = MoneyField(**MONEY, null=True, blank=True, default_currency=None)
+    alert_thresholds = models.JSONField(default=default_alert_thresholds, blank=True,
+                                        help_text="Budget percentages that raise an alert, e.g. [50, 75, 90, 100].")
+    status = models.CharField(max_length=12, choices=ProjectStatus.choices, default=ProjectStatus.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["client__name", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
+                                   name="project_end_after_start"),
+            models.CheckConstraint(condition=Q(budget_hours__isnull=True) | Q(budget_hours__gte=0),
+                                   name="project_budget_hours_not_negative"),
+            models.CheckConstraint(condition=Q(budget_amount__isnull=True) | Q(budget_amount__gte=0),
+                                   name="project_budget_amount_not_negative"),
+        ]
+        permissions = [
+            ("view_project_budgets", "Can see budgets and alerts of projects"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} · {self.name}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.status == ProjectStatus.ARCHIVED
+
+    def covers(self, day) -> bool:
+        return self.start_date <= day and (self.end_date is None or day <= self.end_date)
+
+    def clean(self) -> None:
+        errors = {}
+        if self.contract_id and self.client_id and self.contract.client_id != self.client_id:
+            errors["contract"] = "The contract belongs to another client."
+        if self.end_date and self.start_date and self.end_date < self.start_date:
+            errors["end_date"] = "The project cannot end before it starts."
+        if self.budget_amount is not None and self.contract_id \
+                and str(self.budget_amount.currency) != self.contract.currency:
+            errors["budget_amount"] = f"Must be in the contract currency {self.contract.currency}."
+        thresholds = self.alert_thresholds
+        if not isinstance(thresholds, list) or not all(isinstance(t, int) and 0 < t <= 1000 for t in thresholds):
+            errors["alert_thresholds"] = "Give a list of whole percentages between 1 and 1000."
+        if errors:
+            raise ValidationError(errors)
+
+
+class EntrySource(models.TextChoices):
+    PORTAL = "portal", "Staff portal"
+    API = "api", "REST API"
+    CSV = "csv", "CSV import"
+    TOGGL = "toggl", "Toggl Track"
+    MONDAY = "monday", "Monday.com"
+    HARVEST = "harvest", "Harvest import"
+
+
+class EntryStatus(models.TextChoices):
+    RECORDED = "recorded", "Recorded"  # validated and stored, not yet rated and routed
+    PENDING = "pending", "Awaiting approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    INVOICED = "invoiced", "Invoiced"
+
+
+# Once an entry reaches these, its facts are history: a change at the source is a conflict.
+LOCKED_STATUSES = (EntryStatus.INVOICED,)
+# The member may still edit or delete the entry in the portal.
+EDITABLE_STATUSES = (EntryStatus.RECORDED, EntryStatus.PENDING, EntryStatus.REJECTED)
+
+
+class TimeEntryQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "TimeEntryQuerySet":
+        """The entries this user may see: their own, their projects', or all for finance and management."""
+        if user.has_perm("projects.view_all_time"):
+            return self
+        member = getattr(user, "member", None)
+        if member is None:
+            return self.none()
+        return self.filter(Q(member=member) | Q(project__manager=member))
+
+    def for_member(self, member) -> "TimeEntryQuerySet":
+        return self.filter(member=member)
+
+
+class TimeEntry(models.Model):
+    # Raw facts, as logged.
+    member = models.ForeignKey(TeamMember, on_delete=models.PROTECT, related_name="time_entries")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="time_entries")
+    task_type = models.ForeignKey(TaskType, on_delete=models.PROTECT, related_name="time_entries")
+    work_date = models.DateField()
+    minutes = models.PositiveIntegerField(help_text="Raw minutes as logged; never changed by rules.")
+    description = models.TextField(blank=True)
+    billable = models.BooleanField(default=True, help_text="The member's or the source tool's billable flag.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    # Provenance: a re-delivered entry updates this row instead of making a new one.
+    source = models.CharField(max_length=16, choices=EntrySource.choices)
+    external_id = models.CharField(max_length=128)
+
+    status = models.CharField(max_length=12, choices=EntryStatus.choices, default=EntryStatus.RECORDED)
+
+    # Rated fields, filled by billing's rating step (amounts in the contract currency).
+    billable_minutes = models.PositiveIntegerField(default=0)
+    over_cap_minutes = models.PositiveIntegerField(default=0)
+    rate = MoneyField(**MONEY, null=True, blank=True, default_currency=None)
+    amount = MoneyField(**MONEY, null=True, blank=True, default_currency=None)
+    cost_amount = MoneyField(**MONEY, null=True, blank=True, default_currency=None)
+    rate_rule = models.CharField(max_length=255, blank=True)
+    billability_reason = models.CharField(max_length=40, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+
+    # Set when the source changed an entry that is already invoiced: finance decides.
+    conflict = models.TextField(blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TimeEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-work_date", "-id"]
+        verbose_name_plural = "time entries"
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="timeentry_unique_source_external_id"),
+            models.CheckConstraint(condition=Q(minutes__gt=0) & Q(minutes__lte=24 * 60),
+                                   name="timeentry_minutes_within_a_day"),
+            models.CheckConstraint(condition=Q(billable_minutes__gte=0), name="timeentry_billable_minutes_not_negative"),
+            models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gte=0),
+                                   name="timeentry_amount_not_negative"),
+            models.CheckConstraint(condition=Q(cost_amount__isnull=True) | Q(cost_amount__gte=0),
+                                   name="timeentry_cost_not_negative"),
+            models.CheckConstraint(condition=Q(stopped_at__isnull=True) | Q(started_at__isnull=True)
+                                   | Q(stopped_at__gte=F("started_at")), name="timeentry_stop_after_start"),
+        ]
+        indexes = [
+            # "My time" and the per-day total check in validation.
+            models.Index(fields=["member", "work_date"], name="timeentry_member_day"),
+            # Budgets, rating in (work date, id) order, and billing runs by period.
+            models.Index(fields=["project", "work_date"], name="timeentry_project_day"),
+            # The sweeper and the approval queue look entries up by status.
+            models.Index(fields=["status", "work_date"], name="timeentry_status_day"),
+        ]
+        permissions = [
+            ("log_time", "Can log own time"),
+            ("view_all_time", "Can see every member's time"),
+            ("import_time", "Can import time from files"),
+            ("view_reports", "Can see management reports"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} · {self.project.code} · {self.work_date} · {self.minutes} min"
+
+    @property
+    def hours(self) -> Decimal:
+        return (Decimal(self.minutes) / 60).quantize(Decimal("0.01"))
+
+    @property
+    def is_editable(self) -> bool:
+        """A member may change the entry only while nothing downstream has used it."""
+        return self.status in EDITABLE_STATUSES and not self.conflict

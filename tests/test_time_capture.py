@@ -1,0 +1,163 @@
+"""Recording time through the pipeline: validation, upsert by (source, external_id), batches."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from billing.pipeline import TimeEntryInput, ingest
+from projects.models import EntrySource, EntryStatus, ProjectStatus, TimeEntry
+from tests.factories import ProjectFactory, TaskTypeFactory, TimeEntryFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2026, 3, 2)
+
+
+@pytest.fixture
+def project():
+    return ProjectFactory(code="acme-web", contract__end_date=dt.date(2026, 12, 31), end_date=dt.date(2026, 6, 30))
+
+
+@pytest.fixture
+def task_type():
+    return TaskTypeFactory(code="dev", name="Development")
+
+
+def entry(member, project, task_type, **overrides):
+    values = {"member_id": member.id, "project_id": project.id, "task_type_id": task_type.id,
+              "work_date": DAY, "minutes": 90, "external_id": "e-1"}
+    values.update(overrides)
+    return TimeEntryInput(**values)
+
+
+def test_a_valid_entry_is_recorded(staff_member, project, task_type):
+    result = ingest([entry(staff_member, project, task_type, description="Wireframes")], EntrySource.API)
+    assert result.rejected == []
+    stored = TimeEntry.objects.get()
+    assert (stored.member, stored.project, stored.minutes, stored.description) == (
+        staff_member, project, 90, "Wireframes")
+    assert (stored.source, stored.external_id, stored.status) == ("api", "e-1", EntryStatus.RECORDED)
+
+
+def test_the_same_external_id_updates_one_row(staff_member, project, task_type):
+    ingest([entry(staff_member, project, task_type, minutes=60)], EntrySource.API)
+    again = ingest([entry(staff_member, project, task_type, minutes=75)], EntrySource.API)
+    assert len(again.updated) == 1 and not again.created
+    assert list(TimeEntry.objects.values_list("minutes", flat=True)) == [75]
+    same = ingest([entry(staff_member, project, task_type, minutes=75)], EntrySource.API)
+    assert len(same.unchanged) == 1 and TimeEntry.objects.count() == 1
+
+
+def test_the_same_external_id_from_another_source_is_another_entry(staff_member, project, task_type):
+    ingest([entry(staff_member, project, task_type)], EntrySource.API)
+    ingest([entry(staff_member, project, task_type)], EntrySource.TOGGL)
+    assert TimeEntry.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "fragment"),
+    [
+        ({"minutes": 0}, "minutes", "positive"),
+        ({"minutes": -30}, "minutes", "positive"),
+        ({"minutes": 25 * 60}, "minutes", "24 hours"),
+        ({"minutes": None}, "minutes", "required"),
+        ({"member_id": 999999}, "member", "Unknown team member"),
+        ({"project_id": 999999}, "project", "Unknown project"),
+        ({"task_type_id": 999999}, "task_type", "Unknown task type"),
+        ({"work_date": dt.date(2025, 12, 31)}, "work_date", "outside project"),
+        ({"work_date": dt.date(2026, 7, 1)}, "work_date", "outside project"),
+        ({"currency": "EUR"}, "currency", "contract"),
+        ({"started_at": dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC),
+          "stopped_at": dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)}, "stopped_at", "before the start"),
+    ],
+)
+def test_bad_input_is_refused_with_a_specific_error(staff_member, project, task_type, overrides, field, fragment):
+    result = ingest([entry(staff_member, project, task_type, **overrides)], EntrySource.API)
+    assert len(result.rejected) == 1
+    assert fragment in " ".join(result.rejected[0].errors[field])
+    assert TimeEntry.objects.count() == 0
+
+
+def test_a_date_outside_the_contract_is_refused(staff_member, task_type):
+    project = ProjectFactory(contract__start_date=dt.date(2026, 3, 1), start_date=dt.date(2026, 1, 1))
+    result = ingest([entry(staff_member, project, task_type, work_date=dt.date(2026, 2, 27))], EntrySource.API)
+    assert "outside contract" in result.rejected[0].errors["work_date"][0]
+
+
+def test_an_archived_project_takes_no_time(staff_member, project, task_type):
+    project.status = ProjectStatus.ARCHIVED
+    project.save()
+    result = ingest([entry(staff_member, project, task_type)], EntrySource.API)
+    assert "archived" in result.rejected[0].errors["project"][0]
+
+
+def test_more_than_24_hours_a_day_counts_what_is_stored(staff_member, project, task_type):
+    TimeEntryFactory(member=staff_member, project=project, task_type=task_type, work_date=DAY, minutes=20 * 60)
+    result = ingest([entry(staff_member, project, task_type, minutes=3 * 60),
+                     entry(staff_member, project, task_type, minutes=2 * 60, external_id="e-2")], EntrySource.API)
+    assert [r.index for r in result.rejected] == [1]
+    assert "more than 24 hours" in result.rejected[0].errors["minutes"][0]
+    assert TimeEntry.objects.count() == 2
+
+
+def test_duplicates_within_a_batch_are_refused(staff_member, project, task_type):
+    result = ingest([entry(staff_member, project, task_type, line=2),
+                     entry(staff_member, project, task_type, line=3)], EntrySource.CSV)
+    assert [r.line for r in result.rejected] == [3]
+    assert "first at line 2" in result.rejected[0].errors["external_id"][0]
+
+
+def test_all_or_nothing_saves_nothing_when_one_input_is_bad(staff_member, project, task_type):
+    result = ingest([entry(staff_member, project, task_type),
+                     entry(staff_member, project, task_type, external_id="e-2", minutes=0)],
+                    EntrySource.API, all_or_nothing=True)
+    assert [r.index for r in result.rejected] == [1]
+    assert TimeEntry.objects.count() == 0
+
+
+def test_a_member_cannot_log_for_someone_else(staff_member, other_staff_member, project, task_type):
+    result = ingest([entry(other_staff_member, project, task_type)], EntrySource.API,
+                    allowed_member_ids={staff_member.id})
+    assert "own time" in result.rejected[0].errors["member"][0]
+
+
+def test_an_invoiced_entry_changed_at_the_source_is_flagged_not_altered(staff_member, project, task_type):
+    ingest([entry(staff_member, project, task_type, minutes=60)], EntrySource.TOGGL)
+    TimeEntry.objects.update(status=EntryStatus.INVOICED)
+    result = ingest([entry(staff_member, project, task_type, minutes=90)], EntrySource.TOGGL)
+    stored = TimeEntry.objects.get()
+    assert result.conflicts == [stored]
+    assert stored.minutes == 60 and "minutes: 60 → 90" in stored.conflict
+
+
+def _batch(member, project, task_type, size):
+    return [entry(member, project, task_type, external_id=f"batch-{i}", minutes=1,
+                  work_date=DAY + dt.timedelta(days=i % 100)) for i in range(size)]
+
+
+def _statements(captured):
+    """Queries by kind; SQLite splits one bulk insert into chunks by its parameter limit."""
+    inserts = [q for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    return len(captured.captured_queries) - len(inserts), len(inserts)
+
+
+def _insert_chunks(size):
+    fields = [f for f in TimeEntry._meta.concrete_fields if not f.primary_key]
+    per_statement = min(1000, connection.ops.bulk_batch_size(fields, [None] * size))
+    return -(-size // per_statement)
+
+
+def test_recording_costs_the_same_queries_for_10_and_500_entries(staff_member, project, task_type):
+    project.end_date = None
+    project.save()
+    with CaptureQueriesContext(connection) as small:
+        ingest(_batch(staff_member, project, task_type, 10), EntrySource.API)
+    TimeEntry.objects.all().delete()
+    with CaptureQueriesContext(connection) as large:
+        ingest(_batch(staff_member, project, task_type, 500), EntrySource.API)
+    assert TimeEntry.objects.count() == 500
+    # members, projects, task types, existing entries, day totals, savepoint pair; then the inserts.
+    assert _statements(small) == (_statements(large)[0], 1)
+    assert _statements(large)[1] == _insert_chunks(500)
