@@ -8,6 +8,7 @@
 
 from dataclasses import dataclass
 
+from billing.rating import rate_entries
 from projects.time_capture import RecordResult, TimeEntryInput, record_time_entries
 
 __all__ = ["IngestResult", "TimeEntryInput", "ingest"]
@@ -35,4 +36,20 @@ def ingest(
     """Record a batch of entries from one source, then process what changed."""
     record = record_time_entries(inputs=inputs, source=source, acting_user=acting_user,
                                  allowed_member_ids=allowed_member_ids, all_or_nothing=all_or_nothing)
-    return IngestResult.from_record(record)
+    result = IngestResult.from_record(record)
+    if result.changed:
+        process_entries(result.changed)
+    return result
+
+
+def process_entries(entries) -> None:
+    """Steps 2-4 for recorded entries; the sweeper calls this for anything left unprocessed."""
+    rated = rate_entries(entries)
+    # Refresh the callers' objects: they hold the entries the pipeline just rated.
+    by_id = {entry.id: entry for entry in rated}
+    for entry in entries:
+        fresh = by_id.get(entry.id)
+        if fresh is not None and fresh is not entry:
+            for name in ("billable_minutes", "over_cap_minutes", "covered_minutes", "rate", "amount",
+                         "cost_amount", "rate_rule", "billability_reason", "rated_at", "status"):
+                setattr(entry, name, getattr(fresh, name))

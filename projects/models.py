@@ -198,6 +198,8 @@ class TimeEntry(models.Model):
     # Rated fields, filled by billing's rating step (amounts in the contract currency).
     billable_minutes = models.PositiveIntegerField(default=0)
     over_cap_minutes = models.PositiveIntegerField(default=0)
+    # Of the billable minutes, those a retainer's monthly fee covers (billed by the fee, not per hour).
+    covered_minutes = models.PositiveIntegerField(default=0)
     rate = MoneyField(**MONEY, null=True, blank=True, default_currency=None)
     amount = MoneyField(**MONEY, null=True, blank=True, default_currency=None)
     cost_amount = MoneyField(**MONEY, null=True, blank=True, default_currency=None)
@@ -223,6 +225,8 @@ class TimeEntry(models.Model):
             models.CheckConstraint(condition=Q(minutes__gt=0) & Q(minutes__lte=24 * 60),
                                    name="timeentry_minutes_within_a_day"),
             models.CheckConstraint(condition=Q(billable_minutes__gte=0), name="timeentry_billable_minutes_not_negative"),
+            models.CheckConstraint(condition=Q(covered_minutes__lte=F("billable_minutes")),
+                                   name="timeentry_covered_within_billable"),
             models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gte=0),
                                    name="timeentry_amount_not_negative"),
             models.CheckConstraint(condition=Q(cost_amount__isnull=True) | Q(cost_amount__gte=0),

@@ -7,8 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.pipeline import TimeEntryInput, ingest
+from billing.rating import RATED_FIELDS
 from projects.models import EntrySource, EntryStatus, ProjectStatus, TimeEntry
 from tests.factories import ProjectFactory, TaskTypeFactory, TimeEntryFactory
+from tests.queries import insert_chunks, split_bulk, update_chunks
 
 pytestmark = pytest.mark.django_db
 
@@ -137,18 +139,6 @@ def _batch(member, project, task_type, size):
                   work_date=DAY + dt.timedelta(days=i % 100)) for i in range(size)]
 
 
-def _statements(captured):
-    """Queries by kind; SQLite splits one bulk insert into chunks by its parameter limit."""
-    inserts = [q for q in captured.captured_queries if q["sql"].startswith("INSERT")]
-    return len(captured.captured_queries) - len(inserts), len(inserts)
-
-
-def _insert_chunks(size):
-    fields = [f for f in TimeEntry._meta.concrete_fields if not f.primary_key]
-    per_statement = min(1000, connection.ops.bulk_batch_size(fields, [None] * size))
-    return -(-size // per_statement)
-
-
 def test_recording_costs_the_same_queries_for_10_and_500_entries(staff_member, project, task_type):
     project.end_date = None
     project.save()
@@ -158,6 +148,8 @@ def test_recording_costs_the_same_queries_for_10_and_500_entries(staff_member, p
     with CaptureQueriesContext(connection) as large:
         ingest(_batch(staff_member, project, task_type, 500), EntrySource.API)
     assert TimeEntry.objects.count() == 500
-    # members, projects, task types, existing entries, day totals, savepoint pair; then the inserts.
-    assert _statements(small) == (_statements(large)[0], 1)
-    assert _statements(large)[1] == _insert_chunks(500)
+    fixed_small, *_ = split_bulk(small)
+    fixed_large, inserts, updates = split_bulk(large)
+    assert fixed_small == fixed_large
+    assert inserts == insert_chunks(TimeEntry, 500)
+    assert updates == update_chunks(TimeEntry, RATED_FIELDS, 500)
