@@ -8,6 +8,7 @@
 
 from dataclasses import dataclass
 
+from approvals.routing import route_entries
 from billing.rating import rate_entries
 from projects.time_capture import RecordResult, TimeEntryInput, record_time_entries
 
@@ -45,6 +46,7 @@ def ingest(
 def process_entries(entries) -> None:
     """Steps 2-4 for recorded entries; the sweeper calls this for anything left unprocessed."""
     rated = rate_entries(entries)
+    route_entries(rated)
     # Refresh the callers' objects: they hold the entries the pipeline just rated.
     by_id = {entry.id: entry for entry in rated}
     for entry in entries:

@@ -210,7 +210,7 @@ class _Scope:
 
 def _entries_for_rating():
     return TimeEntry.objects.select_related(
-        "project__contract", "member__role", "task_type"
+        "project__contract", "project__client", "member__role", "task_type"
     )
 
 

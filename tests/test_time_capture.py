@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from approvals.models import ApprovalRequest
 from billing.pipeline import TimeEntryInput, ingest
 from billing.rating import RATED_FIELDS
 from projects.models import EntrySource, EntryStatus, ProjectStatus, TimeEntry
@@ -40,7 +41,8 @@ def test_a_valid_entry_is_recorded(staff_member, project, task_type):
     stored = TimeEntry.objects.get()
     assert (stored.member, stored.project, stored.minutes, stored.description) == (
         staff_member, project, 90, "Wireframes")
-    assert (stored.source, stored.external_id, stored.status) == ("api", "e-1", EntryStatus.RECORDED)
+    # No rate on the contract yet, so the pipeline holds it for review.
+    assert (stored.source, stored.external_id, stored.status) == ("api", "e-1", EntryStatus.PENDING)
 
 
 def test_the_same_external_id_updates_one_row(staff_member, project, task_type):
@@ -151,5 +153,6 @@ def test_recording_costs_the_same_queries_for_10_and_500_entries(staff_member, p
     fixed_small, *_ = split_bulk(small)
     fixed_large, inserts, updates = split_bulk(large)
     assert fixed_small == fixed_large
-    assert inserts == insert_chunks(TimeEntry, 500)
-    assert updates == update_chunks(TimeEntry, RATED_FIELDS, 500)
+    # Entries and their approval requests are inserted; rated fields and statuses updated, in chunks.
+    assert inserts == insert_chunks(TimeEntry, 500) + insert_chunks(ApprovalRequest, 500)
+    assert updates == update_chunks(TimeEntry, RATED_FIELDS, 500) + update_chunks(TimeEntry, ["status"], 500)
