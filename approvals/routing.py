@@ -59,9 +59,9 @@ class _Use:
         budget_rows = (
             TimeEntry.objects.filter(project_id__in=project_ids, status__in=COUNTED_STATUSES)
             .exclude(id__in=ids).values("project_id")
-            .annotate(minutes=Sum("minutes"), amount=Sum("amount"))
+            .annotate(used_minutes=Sum("minutes"), used_amount=Sum("amount"))
         )
-        self.budget = {row["project_id"]: [row["minutes"] or 0, row["amount"] or Decimal("0")]
+        self.budget = {row["project_id"]: [row["used_minutes"] or 0, row["used_amount"] or Decimal("0")]
                        for row in budget_rows}
         months = {e.work_date.replace(day=1) for e in entries}
         client_ids = {e.project.client_id for e in entries}

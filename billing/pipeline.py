@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from approvals.routing import route_entries
 from billing.rating import rate_entries
+from projects.budgets import refresh_budgets
 from projects.time_capture import RecordResult, TimeEntryInput, record_time_entries
 
 __all__ = ["IngestResult", "TimeEntryInput", "ingest"]
@@ -47,6 +48,7 @@ def process_entries(entries) -> None:
     """Steps 2-4 for recorded entries; the sweeper calls this for anything left unprocessed."""
     rated = rate_entries(entries)
     route_entries(rated)
+    refresh_budgets(project_ids={entry.project_id for entry in rated})
     # Refresh the callers' objects: they hold the entries the pipeline just rated.
     by_id = {entry.id: entry for entry in rated}
     for entry in entries:

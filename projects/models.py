@@ -260,3 +260,86 @@ class TimeEntry(models.Model):
     def is_editable(self) -> bool:
         """A member may change the entry only while nothing downstream has used it."""
         return self.status in EDITABLE_STATUSES and not self.conflict
+
+
+class ProjectBudget(models.Model):
+    """A project's budget figures, refreshed by the pipeline for every project a batch touches.
+
+    Amounts are in the contract's currency; cost is in the currency of the members' cost rates and
+    counts toward margin only when that is the contract's currency too.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="budget")
+    currency = models.CharField(max_length=3)
+    minutes_used = models.PositiveIntegerField(default=0)
+    amount_used = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    cost = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    cost_currency = models.CharField(max_length=3, blank=True)
+    percent_used = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    # Average per week over the last four full weeks.
+    burn_weekly_minutes = models.PositiveIntegerField(default=0)
+    burn_weekly_amount = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    forecast_run_out = models.DateField(null=True, blank=True)
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Budget of {self.project.code}"
+
+    @property
+    def hours_used(self) -> Decimal:
+        return (Decimal(self.minutes_used) / 60).quantize(Decimal("0.01"))
+
+    @property
+    def burn_weekly_hours(self) -> Decimal:
+        return (Decimal(self.burn_weekly_minutes) / 60).quantize(Decimal("0.01"))
+
+    @property
+    def remaining_hours(self) -> Decimal | None:
+        budget = self.project.budget_hours
+        return None if budget is None else (budget - self.hours_used).quantize(Decimal("0.01"))
+
+    @property
+    def remaining_amount(self) -> Decimal | None:
+        budget = self.project.budget_amount
+        return None if budget is None else (budget.amount - self.amount_used).quantize(Decimal("0.01"))
+
+    @property
+    def margin(self) -> Decimal | None:
+        if self.cost_currency and self.cost_currency != self.currency:
+            return None
+        return self.revenue - self.cost
+
+    @property
+    def margin_percent(self) -> Decimal | None:
+        margin = self.margin
+        if margin is None or not self.revenue:
+            return None
+        return (margin / self.revenue * 100).quantize(Decimal("0.1"))
+
+
+class AlertKind(models.TextChoices):
+    THRESHOLD = "threshold", "Budget threshold crossed"
+    RUN_OUT_BEFORE_END = "run_out_before_end", "Budget runs out before the project ends"
+    PAST_END_DATE = "past_end_date", "End date passed while the project is active"
+
+
+class BudgetAlert(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="budget_alerts")
+    kind = models.CharField(max_length=24, choices=AlertKind.choices)
+    # The percentage crossed, for threshold alerts; 0 for timeline alerts.
+    threshold = models.PositiveSmallIntegerField(default=0)
+    percent_used = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    emailed_to = models.EmailField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Once per threshold crossing: a second refresh above 90 % does not alert again.
+            models.UniqueConstraint(fields=["project", "kind", "threshold"], name="budgetalert_once_per_crossing"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.code}: {self.message}"

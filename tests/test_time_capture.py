@@ -153,6 +153,7 @@ def test_recording_costs_the_same_queries_for_10_and_500_entries(staff_member, p
     fixed_small, *_ = split_bulk(small)
     fixed_large, inserts, updates = split_bulk(large)
     assert fixed_small == fixed_large
-    # Entries and their approval requests are inserted; rated fields and statuses updated, in chunks.
-    assert inserts == insert_chunks(TimeEntry, 500) + insert_chunks(ApprovalRequest, 500)
+    # Entries and their approval requests are inserted, the project's budget upserted;
+    # rated fields and statuses are updated, in chunks.
+    assert inserts == insert_chunks(TimeEntry, 500) + insert_chunks(ApprovalRequest, 500) + 1
     assert updates == update_chunks(TimeEntry, RATED_FIELDS, 500) + update_chunks(TimeEntry, ["status"], 500)
