@@ -74,3 +74,21 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Approval of entry {self.time_entry_id}: {self.get_status_display()}"
+
+
+class ApprovalEvent(models.Model):
+    """The audit trail of approval decisions: who did what, when, from which status to which."""
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    action = models.CharField(max_length=16, choices=ApprovalStatus.choices)
+    status_before = models.CharField(max_length=16, choices=ApprovalStatus.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor or 'policy'} at {self.created_at:%Y-%m-%d %H:%M}"
