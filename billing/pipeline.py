@@ -7,10 +7,15 @@
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
 
 from approvals.routing import route_entries
 from billing.rating import rate_entries
 from projects.budgets import refresh_budgets
+from projects.models import EntryStatus, TimeEntry
 from projects.time_capture import RecordResult, TimeEntryInput, record_time_entries
 
 __all__ = ["IngestResult", "TimeEntryInput", "ingest"]
@@ -44,8 +49,12 @@ def ingest(
     return result
 
 
+@transaction.atomic
 def process_entries(entries) -> None:
-    """Steps 2-4 for recorded entries; the sweeper calls this for anything left unprocessed."""
+    """Steps 2-4 for recorded entries; the sweeper calls this for anything left unprocessed.
+
+    One transaction: a crash leaves the entries recorded, and the sweeper finishes them.
+    """
     rated = rate_entries(entries)
     route_entries(rated)
     refresh_budgets(project_ids={entry.project_id for entry in rated})
@@ -57,3 +66,21 @@ def process_entries(entries) -> None:
             for name in ("billable_minutes", "over_cap_minutes", "covered_minutes", "rate", "amount",
                          "cost_amount", "rate_rule", "billability_reason", "rated_at", "status"):
                 setattr(entry, name, getattr(fresh, name))
+
+
+SWEEP_BATCH = 1000
+
+
+def sweep_unprocessed(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Finish every entry left recorded (e.g. by a crash between recording and rating)."""
+    cutoff = timezone.now() - older_than
+    done, last_id = 0, 0
+    while True:
+        # Walk forward by id so an entry that cannot be finished is not picked up forever.
+        ids = list(TimeEntry.objects.filter(status=EntryStatus.RECORDED, updated_at__lte=cutoff, id__gt=last_id)
+                   .order_by("id").values_list("id", flat=True)[:SWEEP_BATCH])
+        if not ids:
+            return done
+        process_entries([TimeEntry(id=i) for i in ids])
+        done += len(ids)
+        last_id = ids[-1]
