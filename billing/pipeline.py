@@ -84,3 +84,30 @@ def sweep_unprocessed(*, older_than: timedelta = timedelta(minutes=2)) -> int:
         process_entries([TimeEntry(id=i) for i in ids])
         done += len(ids)
         last_id = ids[-1]
+
+
+def reprocess_contracts(*, contract_ids, from_date=None) -> int:
+    """Rate and route again every entry of these contracts not yet invoiced, in batches.
+
+    Called when a rate or a contract term changes; a person's approval decision stands.
+    """
+    entries = TimeEntry.objects.filter(project__contract_id__in=list(contract_ids)).exclude(
+        status__in=(EntryStatus.INVOICED,)
+    )
+    if from_date:
+        entries = entries.filter(work_date__gte=from_date)
+    ids = list(entries.order_by("work_date", "id").values_list("id", flat=True))
+    for start in range(0, len(ids), SWEEP_BATCH):
+        process_entries([TimeEntry(id=i) for i in ids[start:start + SWEEP_BATCH]])
+    return len(ids)
+
+
+def queue_reprocessing(*, contract_ids, from_date=None) -> None:
+    """Reprocess after the current transaction commits, on a worker (at once in tests and sync mode)."""
+    from django_q.tasks import async_task
+
+    contract_ids = sorted(set(contract_ids))
+    transaction.on_commit(lambda: async_task(
+        "billing.pipeline.reprocess_contracts", contract_ids=contract_ids, from_date=from_date,
+        task_name=f"reprocess contracts {contract_ids}"[:100],
+    ))

@@ -319,17 +319,3 @@ def rate_entries(entries: Iterable[TimeEntry]) -> list[TimeEntry]:
 
     TimeEntry.objects.bulk_update(changed, RATED_FIELDS, batch_size=1000)
     return changed
-
-
-def rerate_contracts(*, contract_ids: Iterable[int], from_date: date | None = None) -> int:
-    """Rate again every entry of these contracts not yet invoiced (after a rate or term change)."""
-    entries = TimeEntry.objects.filter(project__contract_id__in=list(contract_ids)).exclude(
-        status__in=FROZEN_STATUSES
-    )
-    if from_date:
-        entries = entries.filter(work_date__gte=from_date)
-    total = 0
-    ids = list(entries.order_by("work_date", "id").values_list("id", flat=True))
-    for start in range(0, len(ids), 2000):
-        total += len(rate_entries([TimeEntry(id=i) for i in ids[start:start + 2000]]))
-    return total

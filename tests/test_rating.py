@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from billing.pipeline import TimeEntryInput, ingest
-from billing.rating import rerate_contracts, round_minutes
+from billing.pipeline import TimeEntryInput, ingest, reprocess_contracts
+from billing.rating import round_minutes
 from clients.models import BillingType, CapPeriod, RoundingMode
 from projects.models import EntrySource, EntryStatus, TimeEntry
 from tests.factories import (
@@ -364,7 +364,7 @@ def test_a_new_rate_rerates_entries_not_yet_invoiced(firm):
     invoiced = log(firm, minutes=60, key="invoiced")
     TimeEntry.objects.filter(pk=invoiced.pk).update(status=EntryStatus.INVOICED)
     rate(firm, "150.00", role=firm.role)
-    rerate_contracts(contract_ids=[firm.contract.id])
+    reprocess_contracts(contract_ids=[firm.contract.id])
     open_entry.refresh_from_db()
     invoiced.refresh_from_db()
     assert open_entry.amount == Money("150.00", "USD")
@@ -376,5 +376,19 @@ def test_rating_is_repeatable(firm):
     rate(firm, "150.00")
     entries = [log(firm, minutes=45, day=dt.date(2026, 3, d)) for d in (2, 3, 4)]
     before = _rated(*entries)
-    rerate_contracts(contract_ids=[firm.contract.id])
+    reprocess_contracts(contract_ids=[firm.contract.id])
     assert _rated(*entries) == before
+
+
+def test_a_contract_term_change_queued_for_reprocessing(firm, django_capture_on_commit_callbacks):
+    from billing.pipeline import queue_reprocessing
+
+    rate(firm, "100.00")
+    entry = log(firm, minutes=50)
+    assert entry.billable_minutes == 50
+    firm.contract.rounding_increment, firm.contract.rounding_mode = 30, RoundingMode.UP
+    firm.contract.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        queue_reprocessing(contract_ids=[firm.contract.id])
+    entry.refresh_from_db()
+    assert (entry.billable_minutes, entry.amount) == (60, Money("100.00", "USD"))
