@@ -1,9 +1,9 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from billing import views
 
 app_name = "billing"
 
-# Placeholder until the CSV upload page lands.
 urlpatterns = [
-    path("import/", TemplateView.as_view(template_name="portal/home.html"), name="import-time"),
+    path("import/", views.import_time, name="import-time"),
 ]
