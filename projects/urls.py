@@ -1,11 +1,14 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from projects import views
 
 app_name = "portal"
 
-# Placeholder views until the portal pages land.
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="portal/home.html"), name="home"),
-    path("timesheet/", TemplateView.as_view(template_name="portal/home.html"), name="timesheet"),
-    path("my-time/", TemplateView.as_view(template_name="portal/home.html"), name="my-time"),
+    path("", views.home, name="home"),
+    path("timesheet/", views.timesheet, name="timesheet"),
+    path("my-time/", views.my_time, name="my-time"),
+    path("entries/new/", views.entry_new, name="entry-new"),
+    path("entries/<int:pk>/edit/", views.entry_edit, name="entry-edit"),
+    path("entries/<int:pk>/delete/", views.entry_delete, name="entry-delete"),
 ]
