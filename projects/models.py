@@ -159,8 +159,9 @@ class EntryStatus(models.TextChoices):
 
 # Once an entry reaches these, its facts are history: a change at the source is a conflict.
 LOCKED_STATUSES = (EntryStatus.INVOICED,)
-# The member may still edit or delete the entry in the portal.
-EDITABLE_STATUSES = (EntryStatus.RECORDED, EntryStatus.PENDING, EntryStatus.REJECTED)
+# The member may still edit or delete the entry: until it is invoiced. An approved entry that is changed
+# goes back through rating and approval, so a correction never bypasses the approver.
+EDITABLE_STATUSES = (EntryStatus.RECORDED, EntryStatus.PENDING, EntryStatus.REJECTED, EntryStatus.APPROVED)
 
 
 class TimeEntryQuerySet(models.QuerySet):

@@ -223,7 +223,7 @@ def test_edit_errors_from_the_pipeline_show_on_the_form(logged_in, staff_member,
     assert entry.work_date == DAY
 
 
-@pytest.mark.parametrize("status", [EntryStatus.APPROVED, EntryStatus.INVOICED])
+@pytest.mark.parametrize("status", [EntryStatus.INVOICED])
 def test_an_entry_used_downstream_cannot_be_edited_or_deleted(logged_in, staff_member, project, task_type, status):
     entry = TimeEntryFactory(member=staff_member, project=project, task_type=task_type, minutes=60, status=status)
 
@@ -267,13 +267,17 @@ def test_another_members_entry_is_not_found(logged_in, other_staff_member, proje
     assert TimeEntry.objects.filter(pk=theirs.pk, minutes=theirs.minutes).exists()
 
 
-def test_an_auto_approved_grid_cell_becomes_read_only(logged_in, staff_member, project, task_type):
+def test_an_auto_approved_grid_cell_can_still_be_corrected(logged_in, staff_member, project, task_type):
     RateFactory(contract=project.contract)
     monday = dt.date(2026, 3, 2)
     cell = f"cell-{project.id}-{task_type.id}-{monday.isoformat()}"
-    logged_in.post(reverse("portal:timesheet"), {"week": monday.isoformat(), "action": "save",
-                                                 "row": f"{project.id}:{task_type.id}", cell: "2"})
+    save = {"week": monday.isoformat(), "action": "save", "row": f"{project.id}:{task_type.id}"}
+    logged_in.post(reverse("portal:timesheet"), {**save, cell: "2"})
     entry = TimeEntry.objects.get()
     assert entry.status == EntryStatus.APPROVED and str(entry.amount.amount) == "300.00"
     page = logged_in.get(f"{reverse('portal:timesheet')}?week={monday.isoformat()}").content.decode()
-    assert f'name="{cell}"' not in page and "Approved: can no longer be changed." in page
+    assert f'name="{cell}"' in page
+    # The correction goes back through rating and approval.
+    logged_in.post(reverse("portal:timesheet"), {**save, cell: "1.5"})
+    entry.refresh_from_db()
+    assert (entry.minutes, str(entry.amount.amount), entry.status) == (90, "225.00", EntryStatus.APPROVED)

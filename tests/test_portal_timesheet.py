@@ -179,14 +179,14 @@ def test_an_archived_project_error_is_shown_on_its_row(logged_in, staff_member, 
     assert TimeEntry.objects.get().minutes == 60
 
 
-def test_approved_cells_are_read_only_and_cannot_be_changed(logged_in, staff_member, project, task_type):
-    approved = grid_entry(staff_member, project, task_type, WEEK[0], 60, status=EntryStatus.APPROVED)
+def test_invoiced_cells_are_read_only_and_cannot_be_changed(logged_in, staff_member, project, task_type):
+    approved = grid_entry(staff_member, project, task_type, WEEK[0], 60, status=EntryStatus.INVOICED)
 
     page = logged_in.get(url()).content.decode()
     assert f'name="{cell(project, task_type, WEEK[0])}"' not in page
-    assert "Approved: can no longer be changed." in page
+    assert "Invoiced: can no longer be changed." in page
 
-    # A cell approved after the page was loaded: the stale value posted back is refused, nothing is saved.
+    # A cell invoiced after the page was loaded: the stale value posted back is refused, nothing is saved.
     response = logged_in.post(reverse("portal:timesheet"),
                               week_post(project, task_type, {WEEK[0]: "", WEEK[1]: "1"}))
     assert "can no longer be changed" in response.context["grid"].rows[(project.id, task_type.id)].cells[0].errors[0]
