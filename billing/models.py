@@ -197,8 +197,19 @@ class Invoice(models.Model):
             ("finalize_invoice", "Can finalize, send, void and credit invoices"),
         ]
 
+    # What may still change once an invoice is issued: its later states and its stored PDF.
+    MUTABLE_WHEN_ISSUED = frozenset({"status", "sent_at", "paid_on", "voided_at", "void_reason", "pdf"})
+
     def __str__(self) -> str:
         return self.number or f"Draft {self.id} · {self.client.name}"
+
+    def save(self, *args, **kwargs):
+        # A last line of defence behind the services: an issued invoice's content never changes.
+        if self.pk and self.status in (*ISSUED_STATUSES, InvoiceStatus.VOID):
+            fields = kwargs.get("update_fields")
+            if fields is None or not set(fields) <= self.MUTABLE_WHEN_ISSUED:
+                raise ValidationError(f"Invoice {self.number} is issued and cannot be changed.")
+        super().save(*args, **kwargs)
 
     @property
     def is_issued(self) -> bool:
@@ -238,6 +249,16 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+    def save(self, *args, **kwargs):
+        if self.invoice_id and self.invoice.status != InvoiceStatus.DRAFT:
+            raise ValidationError("The lines of an issued invoice cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.invoice.status != InvoiceStatus.DRAFT:
+            raise ValidationError("The lines of an issued invoice cannot be deleted.")
+        return super().delete(*args, **kwargs)
 
 
 class Allocation(models.Model):

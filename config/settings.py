@@ -143,6 +143,13 @@ if DEFAULT_CURRENCY not in CURRENCIES:
 CURRENCY_CHOICES = [(code, code) for code in CURRENCIES]
 
 FIRM_NAME = os.environ.get("FIRM_NAME", "Billable Demo Firm")
+FIRM_ADDRESS = os.environ.get("FIRM_ADDRESS", "1 Market Street\nSpringfield")
+# Absolute address of this installation, for links in emails (the client review link).
+SITE_URL = os.environ.get("BILLABLE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+INVOICE_NUMBER_PREFIX = os.environ.get("INVOICE_NUMBER_PREFIX", "INV-")
+CREDIT_NOTE_NUMBER_PREFIX = os.environ.get("CREDIT_NOTE_NUMBER_PREFIX", "CN-")
+# Days a client has to review an invoice preview when the contract does not say.
+REVIEW_WINDOW_DAYS = int(os.environ.get("REVIEW_WINDOW_DAYS", "3"))
 
 # Email: console by default, SMTP when EMAIL_HOST is set.
 EMAIL_BACKEND = os.environ.get(
