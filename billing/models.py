@@ -316,6 +316,9 @@ class ContractCharge(models.Model):
                                     name="contractcharge_milestone_once"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.contract.number} for {self.period_start}"
+
 
 class InvoiceSequence(models.Model):
     """The last number issued per prefix and year; locked while a number is taken, so none is skipped."""

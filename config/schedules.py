@@ -21,6 +21,26 @@ def schedules() -> list[dict]:
             "schedule_type": Schedule.MINUTES,
             "minutes": _minutes("SWEEP_INTERVAL_MINUTES", 5),
         },
+        {
+            # Clients are billed the day after their billing period ends.
+            "name": "billing.bill_clients_at_period_end",
+            "func": "billing.tasks.bill_clients_at_period_end",
+            "schedule_type": Schedule.CRON,
+            "cron": os.environ.get("BILLING_RUN_CRON", "0 6 * * *"),
+        },
+        {
+            # Monday 08:00 in the firm's time zone (Q_CLUSTER["time_zone"]).
+            "name": "billing.weekly_client_summaries",
+            "func": "billing.tasks.weekly_client_summaries",
+            "schedule_type": Schedule.CRON,
+            "cron": os.environ.get("WEEKLY_SUMMARY_CRON", "0 8 * * 1"),
+        },
+        {
+            "name": "billing.finalize_reviewed_invoices",
+            "func": "billing.tasks.finalize_reviewed_invoices",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _minutes("AUTO_FINALIZE_INTERVAL_MINUTES", 60),
+        },
     ]
 
 
