@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config.api import router
+from config.api import register_routes, router
+
+register_routes()
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -1,0 +1,496 @@
+"""REST API v1 for roles, team members, task types, projects and time entries.
+
+Time entries are written only through `billing.pipeline.ingest`, like every other way time comes in.
+"""
+
+import zoneinfo
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
+from rest_framework import exceptions, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from billing.pipeline import TimeEntryInput, ingest
+from clients.models import Client
+from config.api import (
+    CurrencyField,
+    IdFilter,
+    ModelCheckedSerializer,
+    ReadAnyWriteModelPermissions,
+    money_fields,
+)
+from projects.access import STAFF, grant_access_roles, managed_project_ids
+from projects.models import (
+    BudgetAlert,
+    EntrySource,
+    Project,
+    ProjectBudget,
+    Role,
+    TaskType,
+    TeamMember,
+    TimeEntry,
+)
+from projects.time_capture import time_entry_delete
+
+# Cost rates, costs and budgets are the firm's own figures: only finance and management see them
+# (and a project manager the budget of their own project). Others get the field as null.
+SEES_MONEY = "projects.view_project_budgets"
+
+
+def _sees_money(serializer) -> bool:
+    request = serializer.context.get("request")
+    return request is None or request.user.has_perm(SEES_MONEY)
+
+
+def _hide(data: dict, names: tuple[str, ...]) -> dict:
+    for name in names:
+        data[name] = None
+    return data
+
+
+# Roles
+
+
+class RoleSerializer(ModelCheckedSerializer):
+    default_cost_rate_currency = CurrencyField(required=False)
+
+    class Meta:
+        model = Role
+        fields = ["id", "code", "name", *money_fields("default_cost_rate")]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return data if _sees_money(self) else _hide(data, ("default_cost_rate", "default_cost_rate_currency"))
+
+
+class RoleViewSet(viewsets.ModelViewSet):
+    queryset = Role.objects.all()
+    serializer_class = RoleSerializer
+    permission_classes = [ReadAnyWriteModelPermissions]
+    filterset_fields = ["code"]
+
+
+# Team members
+
+
+@transaction.atomic
+def _member_create(*, email: str, **details) -> TeamMember:
+    """A new member signs in with their email; they set a password through the reset flow."""
+    user = get_user_model().objects.create_user(username=email, email=email)
+    grant_access_roles(user, [STAFF])
+    return TeamMember.objects.create(user=user, email=email, **details)
+
+
+@transaction.atomic
+def _member_update(*, member: TeamMember, details: dict) -> TeamMember:
+    for name, value in details.items():
+        setattr(member, name, value)
+    member.save()
+    user = member.user
+    if user.email != member.email or user.username != member.email:
+        # The username is the email address, so the member keeps signing in with the new one.
+        user.username = user.email = member.email
+        user.save(update_fields=["username", "email"])
+    return member
+
+
+class TeamMemberSerializer(ModelCheckedSerializer):
+    cost_rate_currency = CurrencyField(required=False, allow_null=True)
+
+    class Meta:
+        model = TeamMember
+        fields = ["id", "email", "name", "role", *money_fields("cost_rate"), "weekly_capacity_hours",
+                  "time_zone", "is_active"]
+        extra_kwargs = {
+            "cost_rate": {"help_text": "Hourly cost to the firm; empty means the role's default."},
+            "weekly_capacity_hours": {"min_value": 0, "max_value": 168},
+        }
+
+    def validate_email(self, email: str) -> str:
+        users = get_user_model().objects.filter(username__iexact=email)
+        if self.instance is not None:
+            users = users.exclude(pk=self.instance.user_id)
+        if users.exists():
+            raise serializers.ValidationError("A user with this email address already exists.")
+        return email
+
+    def validate_time_zone(self, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError(f"{name!r} is not a known time zone (e.g. Europe/Berlin).") from None
+        return name
+
+    def create(self, validated_data):
+        return _member_create(**validated_data)
+
+    def update(self, instance, validated_data):
+        return _member_update(member=instance, details=validated_data)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return data if _sees_money(self) else _hide(data, ("cost_rate", "cost_rate_currency"))
+
+
+class TeamMemberFilter(filters.FilterSet):
+    class Meta:
+        model = TeamMember
+        fields = ["email", "role", "is_active"]
+
+
+class TeamMemberViewSet(viewsets.ModelViewSet):
+    queryset = TeamMember.objects.all()
+    serializer_class = TeamMemberSerializer
+    permission_classes = [ReadAnyWriteModelPermissions]
+    filterset_class = TeamMemberFilter
+
+    def get_queryset(self):
+        user = self.request.user
+        if user.has_perm("projects.view_teammember"):
+            return TeamMember.objects.all()
+        # Everyone else sees only themselves.
+        return TeamMember.objects.filter(user_id=user.id)
+
+    @transaction.atomic
+    def perform_destroy(self, instance):
+        user = instance.user
+        instance.delete()
+        # The login was made for this member; a superuser's stays.
+        if not user.is_superuser:
+            user.delete()
+
+
+# Task types
+
+
+class TaskTypeSerializer(ModelCheckedSerializer):
+    class Meta:
+        model = TaskType
+        fields = ["id", "code", "name", "billable", "is_default"]
+
+
+class TaskTypeViewSet(viewsets.ModelViewSet):
+    queryset = TaskType.objects.all()
+    serializer_class = TaskTypeSerializer
+    permission_classes = [ReadAnyWriteModelPermissions]
+    filterset_fields = ["code", "billable", "is_default"]
+
+
+# Projects
+
+
+class ProjectSerializer(ModelCheckedSerializer):
+    client = serializers.PrimaryKeyRelatedField(queryset=Client.objects.all(), required=False,
+                                                help_text="Defaults to the contract's client.")
+    budget_amount_currency = CurrencyField(required=False, allow_null=True)
+    alert_thresholds = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=1000), required=False,
+        help_text="Budget percentages that raise an alert, e.g. [50, 75, 90, 100].",
+    )
+
+    BUDGET_FIELDS = ("budget_hours", "budget_amount", "budget_amount_currency")
+
+    class Meta:
+        model = Project
+        fields = ["id", "client", "contract", "code", "name", "manager", "billable", "start_date", "end_date",
+                  "budget_hours", *money_fields("budget_amount"), "alert_thresholds", "status",
+                  "created_at", "updated_at"]
+        extra_kwargs = {"budget_hours": {"min_value": 0}}
+
+    def money_currency(self, name, attrs):
+        # A project's budget is in its contract's currency.
+        contract = attrs.get("contract") or self.instance.contract
+        return contract.currency
+
+    def validate(self, attrs):
+        if self.instance is None and "client" not in attrs and attrs.get("contract") is not None:
+            attrs["client"] = attrs["contract"].client
+        return super().validate(attrs)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if _sees_money(self) or instance.id in self._managed_ids():
+            return data
+        return _hide(data, self.BUDGET_FIELDS)
+
+    def _managed_ids(self) -> set[int]:
+        # Looked up once per response, not once per project (the context is shared by a list's rows).
+        if "managed_project_ids" not in self.context:
+            self.context["managed_project_ids"] = managed_project_ids(self.context["request"].user)
+        return self.context["managed_project_ids"]
+
+
+class ProjectFilter(filters.FilterSet):
+    class Meta:
+        model = Project
+        fields = ["client", "contract", "manager", "code", "status", "billable"]
+
+
+class BudgetAlertSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BudgetAlert
+        fields = ["kind", "threshold", "percent_used", "message", "created_at"]
+        read_only_fields = fields
+
+
+class ProjectBudgetSerializer(serializers.Serializer):
+    """The figures the pipeline keeps for a project; amounts in the contract's currency."""
+
+    project = serializers.IntegerField(source="project_id")
+    currency = serializers.CharField()
+    hours_used = serializers.DecimalField(max_digits=12, decimal_places=2)
+    amount_used = serializers.DecimalField(max_digits=14, decimal_places=2)
+    remaining_hours = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    remaining_amount = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    percent_used = serializers.DecimalField(max_digits=7, decimal_places=1, allow_null=True)
+    burn_rate_weekly_amount = serializers.DecimalField(source="burn_weekly_amount", max_digits=14,
+                                                       decimal_places=2)
+    burn_rate_weekly_hours = serializers.DecimalField(source="burn_weekly_hours", max_digits=12, decimal_places=2)
+    forecast_run_out = serializers.DateField(allow_null=True)
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2)
+    cost = serializers.DecimalField(max_digits=14, decimal_places=2)
+    cost_currency = serializers.CharField(help_text="Empty until time with a cost is logged.")
+    margin = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True,
+                                      help_text="Null when costs are in another currency than the contract.")
+    margin_percent = serializers.DecimalField(max_digits=7, decimal_places=1, allow_null=True)
+    alerts = BudgetAlertSerializer(source="project.budget_alerts", many=True)
+    refreshed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProjectViewSet(viewsets.ModelViewSet):
+    queryset = Project.objects.all()
+    serializer_class = ProjectSerializer
+    permission_classes = [ReadAnyWriteModelPermissions]
+    filterset_class = ProjectFilter
+
+    @extend_schema(responses=ProjectBudgetSerializer)
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def budget(self, request, pk=None):
+        """Budget use, burn, forecast, profitability and alerts: for finance, management and the manager."""
+        project = self.get_object()
+        if not request.user.has_perm(SEES_MONEY) and project.id not in managed_project_ids(request.user):
+            raise exceptions.PermissionDenied("Only finance, management and the project's manager see its budget.")
+        # No row yet means nothing has been processed for the project: every figure is zero.
+        budget = ProjectBudget.objects.filter(project=project).first() \
+            or ProjectBudget(project=project, currency=project.contract.currency)
+        budget.project = project
+        return Response(ProjectBudgetSerializer(budget).data)
+
+
+# Time entries
+
+
+class TimeEntryWriteSerializer(serializers.Serializer):
+    """One entry as a caller logs it. Ids are checked by the pipeline, in one batch, with its messages."""
+
+    member = serializers.IntegerField(required=False, allow_null=True, help_text="Defaults to the caller.")
+    project = serializers.IntegerField()
+    task_type = serializers.IntegerField()
+    work_date = serializers.DateField()
+    minutes = serializers.IntegerField(help_text="Whole minutes: more than 0, at most 24 hours a day.")
+    description = serializers.CharField(allow_blank=True, default="")
+    billable = serializers.BooleanField(default=True)
+    external_id = serializers.CharField(
+        max_length=128, required=False,
+        help_text="Your id for the entry: posting it again updates the same entry. Generated when left out.",
+    )
+    started_at = serializers.DateTimeField(required=False, allow_null=True)
+    stopped_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+# Serializer field -> TimeEntryInput attribute, for the facts a caller may give.
+INPUT_ATTRIBUTES = {"member": "member_id", "project": "project_id", "task_type": "task_type_id",
+                    "work_date": "work_date", "minutes": "minutes", "description": "description",
+                    "billable": "billable", "external_id": "external_id", "started_at": "started_at",
+                    "stopped_at": "stopped_at"}
+
+
+def _entry_input(given: dict, *, defaults: dict) -> TimeEntryInput:
+    values = dict(defaults)
+    for name, value in given.items():
+        if name == "member" and value is None:
+            continue
+        values[INPUT_ATTRIBUTES[name]] = value
+    return TimeEntryInput(**values)
+
+
+def _in_input_order(errors: dict, count: int) -> list[dict] | dict:
+    """DRF keys a list's errors by item index; the API answers a list with one error object per item."""
+    if not all(isinstance(key, int) for key in errors):
+        return errors  # about the body as a whole: empty, too long
+    return [errors.get(index, {}) for index in range(count)]
+
+
+def _stored_facts(entry: TimeEntry) -> dict:
+    return {attribute: getattr(entry, attribute) for attribute in INPUT_ATTRIBUTES.values()}
+
+
+class TimeEntrySerializer(serializers.ModelSerializer):
+    rate_currency = CurrencyField(read_only=True)
+    amount_currency = CurrencyField(read_only=True)
+    cost_amount_currency = CurrencyField(read_only=True)
+    approval_reasons = serializers.SerializerMethodField()
+    invoice = serializers.SerializerMethodField()
+
+    COST_FIELDS = ("cost_amount", "cost_amount_currency")
+
+    class Meta:
+        model = TimeEntry
+        fields = ["id", "member", "project", "task_type", "work_date", "minutes", "description", "billable",
+                  "external_id", "started_at", "stopped_at", "source", "status", "billable_minutes",
+                  "over_cap_minutes", *money_fields("rate", "amount", "cost_amount"), "rate_rule",
+                  "billability_reason", "approval_reasons", "invoice", "conflict", "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_approval_reasons(self, entry) -> list[str]:
+        try:
+            return list(entry.approval.reasons)
+        except ObjectDoesNotExist:
+            return []
+
+    def get_invoice(self, entry) -> int | None:
+        # Set once billing links entries to invoices.
+        return None
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return data if _sees_money(self) else _hide(data, self.COST_FIELDS)
+
+
+class TimeEntryFilter(filters.FilterSet):
+    member = IdFilter()
+    project = IdFilter()
+    task_type = IdFilter()
+    client = IdFilter(field_name="project__client")
+    work_date = filters.DateFromToRangeFilter(help_text="work_date_after / work_date_before, inclusive.")
+    start = filters.DateFilter(field_name="work_date", lookup_expr="gte", help_text="Same as work_date_after.")
+    end = filters.DateFilter(field_name="work_date", lookup_expr="lte", help_text="Same as work_date_before.")
+
+    class Meta:
+        model = TimeEntry
+        fields = ["member", "project", "task_type", "client", "status", "source", "billable", "external_id"]
+
+
+class TimeEntryPermissions(permissions.IsAuthenticated):
+    """Reading is for anyone signed in (the queryset limits what they see); logging needs log_time.
+
+    A member changes and deletes their own entries; anyone else's need finance's permissions.
+    """
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        return request.method in permissions.SAFE_METHODS or request.user.has_perm("projects.log_time")
+
+    def has_object_permission(self, request, view, entry):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        member = getattr(request.user, "member", None)
+        if member is not None and entry.member_id == member.id:
+            return True
+        needed = "projects.delete_timeentry" if request.method == "DELETE" else "projects.change_timeentry"
+        return request.user.has_perm(needed)
+
+
+TIME_ENTRY_BATCH_LIMIT = 1000
+
+_one_or_many_inputs = PolymorphicProxySerializer(
+    component_name="TimeEntryWriteOneOrMany",
+    serializers=[TimeEntryWriteSerializer, TimeEntryWriteSerializer(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
+_one_or_many_entries = PolymorphicProxySerializer(
+    component_name="TimeEntryOneOrMany",
+    serializers=[TimeEntrySerializer, TimeEntrySerializer(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
+
+
+@extend_schema_view(
+    create=extend_schema(
+        request=_one_or_many_inputs,
+        responses={201: _one_or_many_entries, 200: _one_or_many_entries},
+        description=(
+            "Log one entry (an object) or several (a list, at most 1000): all are saved or none. "
+            "An error answer has the shape of the body: field errors, or a list of them in input order "
+            "(`{}` for a good item). Posting an `external_id` again updates that entry (200)."
+        ),
+    ),
+    update=extend_schema(request=TimeEntryWriteSerializer, responses=TimeEntrySerializer),
+    partial_update=extend_schema(request=TimeEntryWriteSerializer, responses=TimeEntrySerializer),
+)
+class TimeEntryViewSet(viewsets.ModelViewSet):
+    serializer_class = TimeEntrySerializer
+    queryset = TimeEntry.objects.all()
+    permission_classes = [TimeEntryPermissions]
+    filterset_class = TimeEntryFilter
+
+    def get_queryset(self):
+        # Another member's entry does not exist for a staff member (404, not 403).
+        return TimeEntry.objects.visible_to(self.request.user).select_related("approval")
+
+    def _allowed_member_ids(self, member: TeamMember | None) -> set[int] | None:
+        if self.request.user.has_perm("projects.change_timeentry"):
+            return None
+        return {member.id} if member is not None else set()
+
+    def _ingest(self, inputs: list[TimeEntryInput], source: str, member: TeamMember | None):
+        result = ingest(inputs, source, acting_user=self.request.user,
+                        allowed_member_ids=self._allowed_member_ids(member), all_or_nothing=True)
+        if result.rejected:
+            errors: list[dict] = [{} for _ in inputs]
+            for rejected in result.rejected:
+                errors[rejected.index] = rejected.errors
+            return result, errors
+        # Read the entries back: later pipeline stages may have rated and routed them.
+        ids = [result.by_index[index].id for index in range(len(inputs))]
+        stored = TimeEntry.objects.select_related("approval").in_bulk(ids)
+        return result, [stored[entry_id] for entry_id in ids]
+
+    def create(self, request, *args, **kwargs):
+        member = getattr(request.user, "member", None)
+        if member is None:
+            raise exceptions.PermissionDenied("Only a team member can log time, and you are not one.")
+        many = isinstance(request.data, list)
+        options = {"many": True, "allow_empty": False, "max_length": TIME_ENTRY_BATCH_LIMIT} if many else {}
+        write = TimeEntryWriteSerializer(data=request.data, **options)
+        if not write.is_valid():
+            raise exceptions.ValidationError(_in_input_order(write.errors, len(request.data)) if many
+                                             else write.errors)
+        given = write.validated_data if many else [write.validated_data]
+        inputs = [_entry_input(item, defaults={"member_id": member.id}) for item in given]
+        result, outcome = self._ingest(inputs, EntrySource.API, member)
+        if result.rejected:
+            raise exceptions.ValidationError(outcome if many else outcome[0])
+        data = self.get_serializer(outcome, many=True).data
+        return Response(data if many else data[0],
+                        status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+    def update(self, request, *args, **kwargs):
+        entry = self.get_object()
+        if not entry.is_editable:
+            state = "in conflict with its source" if entry.conflict else entry.get_status_display().lower()
+            raise exceptions.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [f"This entry is {state} and can no longer be changed."]}
+            )
+        write = TimeEntryWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
+        write.is_valid(raise_exception=True)
+        given = dict(write.validated_data)
+        if given.get("external_id", entry.external_id) != entry.external_id:
+            raise exceptions.ValidationError({"external_id": ["The external id of a stored entry cannot change."]})
+        # Same source and external id: the pipeline updates this very row.
+        item = _entry_input(given, defaults=_stored_facts(entry))
+        result, outcome = self._ingest([item], entry.source, getattr(request.user, "member", None))
+        if result.rejected:
+            raise exceptions.ValidationError(outcome[0])
+        return Response(self.get_serializer(outcome[0]).data)
+
+    def perform_destroy(self, instance):
+        time_entry_delete(entry=instance)
