@@ -17,6 +17,7 @@ install: $(STAMP)
 
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py sync_schedules
 	$(PY) manage.py demo --if-empty
 	$(PY) manage.py serve --addr 127.0.0.1:8000
 

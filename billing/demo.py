@@ -625,8 +625,10 @@ def seed_demo_firm(
     planned = plan_time(calendar, project_spans(calendar))
     progress("Seeding clients, contracts, rate cards, people and projects...")
     with transaction.atomic():
-        if not ApprovalPolicy.objects.filter(is_active=True).exists():
-            ApprovalPolicy.objects.create(name="Firm default", is_active=True)
+        # The demo firm auto-approves entries up to 2,500.00, so a day at a senior rate is not held,
+        # while long days, capped contracts and spend limits still fill the approval queue.
+        ApprovalPolicy.objects.update_or_create(
+            is_active=True, defaults={"name": "Firm default", "auto_approve_max_amount": Decimal("2500.00")})
         roles, members, task_types = _seed_people()
         contracts = _seed_clients(calendar)
         projects = _seed_projects(calendar, contracts, members, planned)

@@ -144,6 +144,9 @@ CURRENCY_CHOICES = [(code, code) for code in CURRENCIES]
 
 FIRM_NAME = os.environ.get("FIRM_NAME", "Billable Demo Firm")
 FIRM_ADDRESS = os.environ.get("FIRM_ADDRESS", "1 Market Street\nSpringfield")
+FIRM_TAX_ID = os.environ.get("FIRM_TAX_ID", "")
+# Bank details printed under the payment terms on every invoice.
+FIRM_PAYMENT_DETAILS = os.environ.get("FIRM_PAYMENT_DETAILS", "")
 # Absolute address of this installation, for links in emails (the client review link).
 SITE_URL = os.environ.get("BILLABLE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 INVOICE_NUMBER_PREFIX = os.environ.get("INVOICE_NUMBER_PREFIX", "INV-")

@@ -1,6 +1,7 @@
 """Seed the demo firm (billing/demo.py) and print its logins; safe to run again."""
 
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 
 from billing.demo import DEFAULT_WEEKS, database_is_empty, seed_demo_firm
 from projects.demo_logins import demo_logins
@@ -21,7 +22,9 @@ class Command(BaseCommand):
         if if_empty and not database_is_empty():
             self.stdout.write("The database already has data: no demo seeded.")
             return
-        summary = seed_demo_firm(weeks=weeks, progress=self.stdout.write)
+        # Seeding raises budget alerts; their emails would bury the progress lines, so they stay in memory.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            summary = seed_demo_firm(weeks=weeks, progress=self.stdout.write)
         self.stdout.write(self.style.SUCCESS(
             f"Demo firm ready: {summary.clients} clients, {summary.contracts} contracts, "
             f"{summary.members} team members, {summary.projects} projects, {summary.entries} time entries "
