@@ -21,6 +21,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from approvals.models import ApprovalPolicy
+from billing.demo_invoices import seed_demo_invoices
 from billing.models import Rate
 from billing.pipeline import TimeEntryInput, ingest
 from clients.models import (
@@ -441,6 +442,7 @@ class DemoSummary:
     entries: int = 0
     entries_created: int = 0
     entries_unchanged: int = 0
+    invoices: int = 0
 
 
 def database_is_empty() -> bool:
@@ -637,6 +639,9 @@ def seed_demo_firm(
     progress(f"Logging {len(planned)} time entries from {calendar.first_monday} through last week...")
     summary = DemoSummary()
     _ingest_time(planned, members, projects, task_types, progress, summary)
+
+    progress("Billing past months: invoices, payments, a dispute and a credit note...")
+    summary.invoices = seed_demo_invoices(first_day=calendar.first_monday, today=calendar.today, progress=progress)
 
     summary.clients = Client.objects.count()
     summary.contracts = Contract.objects.count()

@@ -28,7 +28,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Demo firm ready: {summary.clients} clients, {summary.contracts} contracts, "
             f"{summary.members} team members, {summary.projects} projects, {summary.entries} time entries "
-            f"({summary.entries_created} new this run)."
+            f"({summary.entries_created} new this run), {summary.invoices} invoices made this run."
         ))
         self.stdout.write("Logins (password in brackets):")
         for role, username, password in demo_logins():
