@@ -1,3 +1,5 @@
+"""The finance upload page for time exports (Toggl, Harvest, native CSV)."""
+
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import render
 
