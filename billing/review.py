@@ -31,7 +31,15 @@ SALT = "billable.invoice-review"
 
 
 class ReviewLinkError(Exception):
-    """The link is forged, altered, or expired; the message says which, for the client."""
+    """The link was forged or altered; the message is for the client."""
+
+    status = 403
+
+
+class ReviewClosed(ReviewLinkError):
+    """A genuine link whose review is over: expired, or the draft was finalized or deleted."""
+
+    status = 410
 
 
 def review_token(invoice: Invoice) -> str:
@@ -49,10 +57,10 @@ def invoice_for_review(token: str) -> Invoice:
     except signing.BadSignature:
         raise ReviewLinkError("This review link is not valid. Please use the link from the latest email.") from None
     invoice = Invoice.objects.select_related("client").filter(pk=payload.get("invoice")).first()
-    if invoice is None or invoice.review_expires_at is None:
-        raise ReviewLinkError("This invoice is no longer open for review.")
+    if invoice is None or invoice.review_expires_at is None or invoice.status != InvoiceStatus.DRAFT:
+        raise ReviewClosed("This invoice is no longer open for review.")
     if timezone.now() > invoice.review_expires_at:
-        raise ReviewLinkError("This review link has expired. Please ask us for a new one.")
+        raise ReviewClosed("This review link has expired. Please ask us for a new one.")
     return invoice
 
 
@@ -92,7 +100,7 @@ def invoice_send_preview(*, invoice: Invoice, user=None) -> Invoice:
 
 def _open_for_review(invoice: Invoice) -> None:
     if invoice.status != InvoiceStatus.DRAFT:
-        raise ReviewLinkError("This invoice is no longer open for review.")
+        raise ReviewClosed("This invoice is no longer open for review.")
 
 
 def review_accept(*, invoice: Invoice, name: str = "") -> Invoice:

@@ -278,7 +278,8 @@ def test_a_race_to_delete_an_entry_that_just_got_invoiced_is_refused(rf, finance
     assert TimeEntry.objects.filter(pk=entry.pk).exists()
 
 
-def test_approval_requests_are_read_only_until_the_queue_lands(client, approver):
+def test_approval_request_fields_cannot_be_edited_decisions_go_through_the_queue(client, approver):
+    # Deciding is tested in test_approval_queue.py; here, the change form itself refuses a post.
     request_ = ApprovalRequest.objects.create(time_entry=TimeEntryFactory(), requested_at=timezone.now())
     client.force_login(approver.user)
     response = client.post(_admin_url(ApprovalRequest, "change", request_.pk), {"status": "approved"})

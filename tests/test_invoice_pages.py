@@ -128,8 +128,8 @@ def test_management_reads_the_list_and_the_invoice_but_sees_no_actions(client, m
         assert button not in page
     pdf = client.get(url("invoice-pdf", draft))
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    # The menu link is for those who run billing.
-    assert f'href="{LIST}"' not in page_of(client.get(reverse("portal:home")))
+    # The menu leads management to the list they may read.
+    assert f'href="{LIST}"' in page_of(client.get(reverse("portal:home")))
 
 
 @pytest.mark.parametrize(("name", "data"), [
