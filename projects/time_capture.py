@@ -278,12 +278,36 @@ def record_time_entries(
     return result
 
 
-@transaction.atomic
-def time_entry_delete(*, entry: TimeEntry) -> None:
-    """Delete an entry the member may still change; anything downstream has used is kept."""
-    from django.core.exceptions import ValidationError
+KEPT_FOR_HISTORY = "It has been on an invoice, so it is kept with the invoice's history."
 
-    locked = TimeEntry.objects.select_for_update().get(pk=entry.pk)
-    if not locked.is_editable:
-        raise ValidationError(f"This entry is {locked.get_status_display().lower()} and can no longer be deleted.")
-    locked.delete()
+
+@transaction.atomic
+def time_entries_delete(*, entries) -> int:
+    """Delete entries the member may still change, all or none; returns how many were deleted.
+
+    Deleted time stops using its project's budget at once.
+    """
+    from django.core.exceptions import ValidationError
+    from django.db.models import ProtectedError
+
+    from projects.budgets import refresh_budgets
+
+    ids = [entry.pk for entry in entries]
+    locked = list(TimeEntry.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    refused = [entry for entry in locked if not entry.is_editable]
+    if refused:
+        raise ValidationError([f"The entry of {entry.work_date} is {entry.get_status_display().lower()} and can "
+                               "no longer be deleted." for entry in refused])
+    try:
+        with transaction.atomic():
+            TimeEntry.objects.filter(pk__in=ids).delete()
+    except ProtectedError:
+        # A voided or credited invoice still holds the entry's allocations.
+        raise ValidationError(KEPT_FOR_HISTORY) from None
+    refresh_budgets(project_ids={entry.project_id for entry in locked})
+    return len(locked)
+
+
+def time_entry_delete(*, entry: TimeEntry) -> None:
+    """Delete one entry the member may still change; anything downstream has used is kept."""
+    time_entries_delete(entries=[entry])

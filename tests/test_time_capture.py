@@ -157,3 +157,35 @@ def test_recording_costs_the_same_queries_for_10_and_500_entries(staff_member, p
     # rated fields and statuses are updated, in chunks.
     assert inserts == insert_chunks(TimeEntry, 500) + insert_chunks(ApprovalRequest, 500) + 1
     assert updates == update_chunks(TimeEntry, RATED_FIELDS, 500) + update_chunks(TimeEntry, ["status"], 500)
+
+
+def test_deleting_frees_the_budget(staff_member, project, task_type):
+    from projects.models import ProjectBudget
+    from projects.time_capture import time_entries_delete
+
+    project.budget_hours = 10
+    project.save()
+    result = ingest([entry(staff_member, project, task_type, minutes=120)], EntrySource.API)
+    assert ProjectBudget.objects.get(project=project).minutes_used == 120
+    assert time_entries_delete(entries=[result.by_index[0]]) == 1
+    assert ProjectBudget.objects.get(project=project).minutes_used == 0
+
+
+def test_an_entry_kept_by_a_void_invoice_is_refused_not_crashed(staff_member, project, task_type):
+    from django.core.exceptions import ValidationError
+    from djmoney.money import Money
+
+    from billing.invoicing import billing_run_create
+    from billing.lifecycle import invoice_finalize, invoice_void
+    from projects.time_capture import time_entry_delete
+    from tests.factories import RateFactory
+
+    RateFactory(contract=project.contract, hourly_rate=Money("100.00", "USD"))
+    result = ingest([entry(staff_member, project, task_type, minutes=60)], EntrySource.API)
+    [invoice] = billing_run_create(period_start=DAY, period_end=DAY).invoices
+    invoice_void(invoice=invoice_finalize(invoice=invoice), reason="Reissue")
+    stored = TimeEntry.objects.get(pk=result.by_index[0].pk)
+    assert stored.status == EntryStatus.APPROVED
+    with pytest.raises(ValidationError, match="kept with the invoice"):
+        time_entry_delete(entry=stored)
+    assert TimeEntry.objects.filter(pk=stored.pk).exists()

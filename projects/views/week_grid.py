@@ -20,7 +20,7 @@ from django.utils import timezone
 from billing.pipeline import TimeEntryInput, ingest
 from projects.forms import format_duration, parse_duration
 from projects.models import EntrySource, EntryStatus, Project, ProjectStatus, TaskType, TeamMember, TimeEntry
-from projects.time_capture import time_entry_delete
+from projects.time_capture import time_entries_delete
 
 WEEK = dt.timedelta(days=7)
 
@@ -353,12 +353,12 @@ class WeekGrid:
         outcome = SaveOutcome(saved=True)
         with transaction.atomic():
             # Deletions first, so the pipeline's 24-hours-a-day check does not count cleared cells.
-            for cell in to_delete:
+            if to_delete:
                 try:
-                    time_entry_delete(entry=cell.entry)
-                    outcome.deleted += 1
+                    outcome.deleted = time_entries_delete(entries=[cell.entry for cell in to_delete])
                 except ValidationError as error:
-                    cell.errors.extend(error.messages)
+                    for cell in to_delete:
+                        cell.errors.extend(error.messages)
             if not self.has_errors and inputs:
                 result = ingest(inputs, EntrySource.PORTAL, acting_user=acting_user,
                                 allowed_member_ids={self.member.id}, all_or_nothing=True)
