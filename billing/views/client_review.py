@@ -15,7 +15,6 @@ from billing.money import hours
 from billing.review import ReviewLinkError, invoice_for_review, review_accept, review_dispute
 
 
-
 def _refused(request, reason: str, *, status: int):
     return render(request, "billing/review_refused.html", {"reason": reason}, status=status)
 
