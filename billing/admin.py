@@ -20,14 +20,20 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 
 from approvals.admin import action_hidden_fields, confirmation_page, error_text
-from billing.invoicing import BillingConflict, invoice_draft_delete, invoice_draft_regenerate
+from billing.invoicing import (
+    BillingConflict,
+    billing_run_create,
+    invoice_draft_delete,
+    invoice_draft_regenerate,
+)
 from billing.lifecycle import invoice_finalize, invoice_mark_paid, invoice_pdf, invoice_send, invoice_void
 from billing.models import (
     Allocation,
@@ -45,7 +51,9 @@ from billing.models import (
     MessageStatus,
     Rate,
 )
+from billing.pipeline import queue_reprocessing
 from billing.review import dispute_resolve, invoice_send_preview
+from clients.models import Client
 
 # The "open-ended" end of a rate period, for comparing periods.
 FOREVER = dt.date.max
@@ -173,6 +181,21 @@ class RateAdmin(admin.ModelAdmin):
     autocomplete_fields = ["contract", "project", "member"]
 
     @admin.display(description="Level")
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        queue_reprocessing(contract_ids=[obj.contract_id], from_date=self._from(obj, form))
+
+    def delete_model(self, request, obj):
+        contract_id, start = obj.contract_id, obj.effective_from
+        super().delete_model(request, obj)
+        queue_reprocessing(contract_ids=[contract_id], from_date=start)
+
+    @staticmethod
+    def _from(rate: Rate, form) -> dt.date:
+        """The earliest day the change can affect: the rate's start, or its old start when that moved."""
+        earlier = form.initial.get("effective_from")
+        return min(rate.effective_from, earlier) if earlier else rate.effective_from
+
     def rate_level(self, rate: Rate) -> str:
         return rate.level.label
 
@@ -224,12 +247,53 @@ class InvoiceEventInline(RecordInline):
 
 @admin.register(BillingRun)
 class BillingRunAdmin(RecordAdmin):
+    """Past runs, read-only; "Add" runs billing for a period through the billing service."""
+
     list_display = ["started_at", "period_start", "period_end", "client", "started_by", "invoices_created",
                     "entries_billed", "finished_at"]
     list_select_related = ["client", "started_by"]
     list_filter = ["client"]
     date_hierarchy = "started_at"
     search_fields = ["summary", "client__name"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("billing.run_billing")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = BillingRunForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = billing_run_create(period_start=form.cleaned_data["period_start"],
+                                            period_end=form.cleaned_data["period_end"],
+                                            client=form.cleaned_data["client"], user=request.user)
+            except (ValidationError, BillingConflict) as error:
+                self.message_user(request, " ".join(getattr(error, "messages", [str(error)])), messages.ERROR)
+            else:
+                run = result.run
+                self.message_user(request, f"Billing run {run.period_start} to {run.period_end}: "
+                                           f"{run.invoices_created} draft invoices, {run.entries_billed} entries.",
+                                  messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:billing_invoice_changelist") + f"?billing_run__id__exact={run.pk}")
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+                   "title": "Run billing", "action_label": "Run billing"}
+        return TemplateResponse(request, "admin/billing/billingrun/run.html", context)
+
+
+class BillingRunForm(forms.Form):
+    period_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    client = forms.ModelChoiceField(queryset=Client.objects.filter(is_active=True), required=False,
+                                    help_text="Leave empty to bill every client.")
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("period_start"), cleaned.get("period_end")
+        if start and end and end < start:
+            self.add_error("period_end", "The period cannot end before it starts.")
+        return cleaned
 
 
 def invoice_label(invoice: Invoice) -> str:

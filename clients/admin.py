@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 
 from billing.admin import RateInline
+from billing.pipeline import queue_reprocessing
 from clients.models import Client, Contact, Contract, FeeMilestone
 
 
@@ -92,6 +93,13 @@ class ContractAdmin(admin.ModelAdmin):
         ("Client review", {"fields": ["review_window_days", "auto_finalize"]}),
         ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # New terms or rates: every entry of the contract not yet invoiced is rated and routed again.
+        if change and (form.has_changed() or any(formset.has_changed() for formset in formsets)):
+            queue_reprocessing(contract_ids=[form.instance.pk])
+            self.message_user(request, "The contract's entries not yet invoiced are being rated again.")
 
     @admin.display(description="Rounding")
     def rounding(self, contract: Contract) -> str:
