@@ -46,7 +46,8 @@ pytestmark = pytest.mark.django_db
 
 OUR_APPS = {"clients", "projects", "approvals", "billing"}
 # Rows the pipeline computes or decides: the admin shows them and never adds them.
-READ_ONLY_MODELS = {TimeEntry, ApprovalRequest, ApprovalEvent, ProjectBudget, BudgetAlert, BillingRun, Invoice,
+# Billing runs are "added" by running billing (a form of its own, not a model form).
+READ_ONLY_MODELS = {TimeEntry, ApprovalRequest, ApprovalEvent, ProjectBudget, BudgetAlert, Invoice,
                     InvoiceLine, Allocation, ContractCharge, InvoiceSequence, LineDispute, ClientMessage,
                     InvoiceEvent}
 
