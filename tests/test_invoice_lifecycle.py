@@ -209,3 +209,38 @@ def test_a_fully_credited_entry_cannot_be_credited_again(billed):
     credit_note_create(invoice=invoice, parts=[CreditRequest(billed.entries[0].id)], release=False)
     with pytest.raises(ValidationError, match="already fully credited"):
         credit_note_create(invoice=invoice, parts=[CreditRequest(billed.entries[0].id)], release=False)
+
+
+def test_a_reviewed_draft_without_dispute_is_finalized_when_its_window_ends(billed):
+    import datetime
+
+    from django.utils import timezone
+
+    from billing.review import finalize_reviewed_drafts, invoice_send_preview
+
+    contract = billed.project.contract
+    contract.auto_finalize, contract.review_window_days = True, 3
+    contract.save()
+    invoice = invoice_send_preview(invoice=billed.invoice)
+    assert finalize_reviewed_drafts() == 0  # the window is still open
+    later = timezone.now() + datetime.timedelta(days=3, minutes=1)
+    assert finalize_reviewed_drafts(now=later) == 1
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.number) == (InvoiceStatus.FINALIZED, "INV-2026-0001")
+
+
+def test_a_disputed_draft_waits_for_finance(billed):
+    import datetime
+
+    from django.utils import timezone
+
+    from billing.review import finalize_reviewed_drafts, invoice_send_preview, review_dispute
+
+    contract = billed.project.contract
+    contract.auto_finalize = True
+    contract.save()
+    invoice = invoice_send_preview(invoice=billed.invoice)
+    review_dispute(invoice=invoice, line_id=invoice.lines.first().id, comment="Too many hours")
+    assert finalize_reviewed_drafts(now=timezone.now() + datetime.timedelta(days=30)) == 0
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.DRAFT
