@@ -186,13 +186,13 @@ def _remove_entries(line: InvoiceLine, entry_ids: set[int], release: bool) -> No
 
 
 def finalize_reviewed_drafts(*, now=None) -> int:
-    """Finalize drafts whose review window ended without a dispute, where the contract asks for it."""
+    """Finalize drafts whose review window ended without any dispute, where every contract on them asks for it."""
     now = now or timezone.now()
-    due = Invoice.objects.filter(status=InvoiceStatus.DRAFT, review_expires_at__lt=now,
-                                 contract__auto_finalize=True) \
-        .exclude(lines__disputes__status__in=(DisputeStatus.OPEN, DisputeStatus.RESOLVED,
-                                              DisputeStatus.DISMISSED)) \
-        .filter(review_sent_at__isnull=False).distinct()
+    due = (Invoice.objects.filter(status=InvoiceStatus.DRAFT, review_sent_at__isnull=False,
+                                  review_expires_at__lt=now, lines__contract__auto_finalize=True)
+           .exclude(lines__contract__auto_finalize=False)
+           .exclude(lines__disputes__isnull=False)
+           .distinct().order_by("id"))
     done = 0
     for invoice in due:
         try:
@@ -201,5 +201,3 @@ def finalize_reviewed_drafts(*, now=None) -> int:
         except InvoiceStateError:
             continue
     return done
-
-
