@@ -3,9 +3,11 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
 from django_filters import rest_framework as filters
 from rest_framework import serializers, viewsets
 
+from billing.pipeline import queue_reprocessing
 from clients.models import Client, Contact, Contract
 from config.api import CurrencyField, ModelCheckedSerializer, ModelPermissions, money_fields
 
@@ -108,8 +110,23 @@ class ContractFilter(filters.FilterSet):
         fields = ["client", "number", "status", "billing_type", "currency"]
 
 
+# The terms that rating and approval routing read: changing one re-rates the contract's entries not yet
+# invoiced (a person's approval decision stands; invoiced entries keep what they were billed at).
+RATING_TERMS = ("billing_type", "currency", "start_date", "end_date", "rounding_increment", "rounding_mode",
+                "cap_hours", "cap_amount", "cap_period", "monthly_spend_limit", "auto_approve_max_amount",
+                "auto_approve_max_minutes", "budget_review_percent", "retainer_amount", "retainer_hours")
+
+
 class ContractViewSet(viewsets.ModelViewSet):
     queryset = Contract.objects.all()
     serializer_class = ContractSerializer
     permission_classes = [ModelPermissions]
     filterset_class = ContractFilter
+
+    @transaction.atomic
+    def perform_update(self, serializer):
+        before = [getattr(serializer.instance, name) for name in RATING_TERMS]
+        contract = serializer.save()
+        if before != [getattr(contract, name) for name in RATING_TERMS]:
+            # A term can change any entry's outcome (caps and retainers count from the first entry on).
+            queue_reprocessing(contract_ids=[contract.id], from_date=None)

@@ -169,7 +169,7 @@ def register_routes() -> None:
     if router.registry:
         return
     from approvals.api import ApprovalRequestViewSet
-    from billing.api import RateViewSet
+    from billing.api import BillingRunViewSet, InvoiceViewSet, RateViewSet
     from clients.api import ClientViewSet, ContactViewSet, ContractViewSet
     from projects.api import ProjectViewSet, RoleViewSet, TaskTypeViewSet, TeamMemberViewSet, TimeEntryViewSet
 
@@ -183,3 +183,5 @@ def register_routes() -> None:
     router.register("projects", ProjectViewSet)
     router.register("time-entries", TimeEntryViewSet)
     router.register("approvals", ApprovalRequestViewSet)
+    router.register("invoices", InvoiceViewSet)
+    router.register("billing-runs", BillingRunViewSet)

@@ -7,7 +7,7 @@ import zoneinfo
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
-from django.db import transaction
+from django.db.models import OuterRef, QuerySet, Subquery
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, permissions, serializers, status, viewsets
@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from billing.models import Allocation
 from billing.pipeline import TimeEntryInput, ingest
 from clients.models import Client
 from config.api import (
@@ -24,7 +25,7 @@ from config.api import (
     ReadAnyWriteModelPermissions,
     money_fields,
 )
-from projects.access import STAFF, grant_access_roles, managed_project_ids
+from projects.access import managed_project_ids
 from projects.models import (
     BudgetAlert,
     EntrySource,
@@ -35,6 +36,7 @@ from projects.models import (
     TeamMember,
     TimeEntry,
 )
+from projects.services import member_create, member_delete, member_update
 from projects.time_capture import time_entry_delete
 
 # Cost rates, costs and budgets are the firm's own figures: only finance and management see them
@@ -78,27 +80,6 @@ class RoleViewSet(viewsets.ModelViewSet):
 # Team members
 
 
-@transaction.atomic
-def _member_create(*, email: str, **details) -> TeamMember:
-    """A new member signs in with their email; they set a password through the reset flow."""
-    user = get_user_model().objects.create_user(username=email, email=email)
-    grant_access_roles(user, [STAFF])
-    return TeamMember.objects.create(user=user, email=email, **details)
-
-
-@transaction.atomic
-def _member_update(*, member: TeamMember, details: dict) -> TeamMember:
-    for name, value in details.items():
-        setattr(member, name, value)
-    member.save()
-    user = member.user
-    if user.email != member.email or user.username != member.email:
-        # The username is the email address, so the member keeps signing in with the new one.
-        user.username = user.email = member.email
-        user.save(update_fields=["username", "email"])
-    return member
-
-
 class TeamMemberSerializer(ModelCheckedSerializer):
     cost_rate_currency = CurrencyField(required=False, allow_null=True)
 
@@ -127,10 +108,10 @@ class TeamMemberSerializer(ModelCheckedSerializer):
         return name
 
     def create(self, validated_data):
-        return _member_create(**validated_data)
+        return member_create(**validated_data)
 
     def update(self, instance, validated_data):
-        return _member_update(member=instance, details=validated_data)
+        return member_update(member=instance, changes=validated_data)
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -156,13 +137,8 @@ class TeamMemberViewSet(viewsets.ModelViewSet):
         # Everyone else sees only themselves.
         return TeamMember.objects.filter(user_id=user.id)
 
-    @transaction.atomic
     def perform_destroy(self, instance):
-        user = instance.user
-        instance.delete()
-        # The login was made for this member; a superuser's stays.
-        if not user.is_superuser:
-            user.delete()
+        member_delete(member=instance)
 
 
 # Task types
@@ -326,6 +302,15 @@ def _in_input_order(errors: dict, count: int) -> list[dict] | dict:
     return [errors.get(index, {}) for index in range(count)]
 
 
+def with_live_invoice(entries: QuerySet) -> QuerySet:
+    """Entries annotated with `live_invoice_id`: one subquery for the whole page, not a query per entry.
+
+    The database allows one live allocation per entry, so the first one found is the only one.
+    """
+    live = Allocation.objects.filter(time_entry=OuterRef("pk"), is_live=True).values("line__invoice_id")[:1]
+    return entries.annotate(live_invoice_id=Subquery(live))
+
+
 def _stored_facts(entry: TimeEntry) -> dict:
     return {attribute: getattr(entry, attribute) for attribute in INPUT_ATTRIBUTES.values()}
 
@@ -335,7 +320,10 @@ class TimeEntrySerializer(serializers.ModelSerializer):
     amount_currency = CurrencyField(read_only=True)
     cost_amount_currency = CurrencyField(read_only=True)
     approval_reasons = serializers.SerializerMethodField()
-    invoice = serializers.SerializerMethodField()
+    invoice = serializers.IntegerField(
+        source="live_invoice_id", read_only=True, allow_null=True,
+        help_text="The invoice (draft or issued) that bills the entry now; null while it is not billed.",
+    )
 
     COST_FIELDS = ("cost_amount", "cost_amount_currency")
 
@@ -352,10 +340,6 @@ class TimeEntrySerializer(serializers.ModelSerializer):
             return list(entry.approval.reasons)
         except ObjectDoesNotExist:
             return []
-
-    def get_invoice(self, entry) -> int | None:
-        # Set once billing links entries to invoices.
-        return None
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -434,7 +418,7 @@ class TimeEntryViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         # Another member's entry does not exist for a staff member (404, not 403).
-        return TimeEntry.objects.visible_to(self.request.user).select_related("approval")
+        return with_live_invoice(TimeEntry.objects.visible_to(self.request.user).select_related("approval"))
 
     def _allowed_member_ids(self, member: TeamMember | None) -> set[int] | None:
         if self.request.user.has_perm("projects.change_timeentry"):
@@ -451,7 +435,7 @@ class TimeEntryViewSet(viewsets.ModelViewSet):
             return result, errors
         # Read the entries back: later pipeline stages may have rated and routed them.
         ids = [result.by_index[index].id for index in range(len(inputs))]
-        stored = TimeEntry.objects.select_related("approval").in_bulk(ids)
+        stored = with_live_invoice(TimeEntry.objects.select_related("approval")).in_bulk(ids)
         return result, [stored[entry_id] for entry_id in ids]
 
     def create(self, request, *args, **kwargs):

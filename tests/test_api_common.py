@@ -11,7 +11,7 @@ from tests.factories import PASSWORD, TaskTypeFactory
 pytestmark = pytest.mark.django_db
 
 RESOURCES = ["roles", "members", "task-types", "clients", "contacts", "contracts", "rates", "projects",
-             "time-entries", "approvals"]
+             "time-entries", "approvals", "invoices", "billing-runs"]
 
 
 def test_the_api_root_names_every_resource(finance):
@@ -75,3 +75,6 @@ def test_the_schema_validates_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     text = (tmp_path / "schema.yaml").read_text()
     assert "TimeEntryWriteOneOrMany" in text
+    for path in ("/api/v1/invoices/{id}/credit-notes/", "/api/v1/invoices/{id}/pdf/", "/api/v1/billing-runs/",
+                 "/api/v1/approvals/{id}/approve/", "/api/v1/approvals/approve/"):
+        assert f"{path}:" in text

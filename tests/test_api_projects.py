@@ -184,6 +184,30 @@ def test_member_filters(finance, staff_member):
     assert [r["id"] for r in rows] == [staff_member.id]
 
 
+def test_the_member_services_keep_the_login_in_step(finance):
+    from django.core.exceptions import ValidationError
+
+    from projects.services import member_create, member_delete, member_update
+
+    member = member_create(email="ana@firm.test", name="Ana", role=RoleFactory())
+    assert (member.weekly_capacity_hours, member.time_zone, member.user.username) == (
+        Decimal("40.00"), "UTC", "ana@firm.test")
+    assert list(member.user.groups.values_list("name", flat=True)) == ["staff"]
+
+    member_update(member=member, changes={"email": "ana.b@firm.test", "weekly_capacity_hours": Decimal("20")})
+    member.user.refresh_from_db()
+    assert (member.user.username, member.user.email) == ("ana.b@firm.test", "ana.b@firm.test")
+    with pytest.raises(ValueError, match="Not a member detail: user"):
+        member_update(member=member, changes={"user": finance.user})
+    with pytest.raises(ValidationError):
+        member_update(member=member, changes={"weekly_capacity_hours": Decimal("200")})
+
+    user_id = member.user_id
+    member_delete(member=member)
+    assert not TeamMember.objects.filter(email="ana.b@firm.test").exists()
+    assert not User.objects.filter(id=user_id).exists()
+
+
 # Task types
 
 
