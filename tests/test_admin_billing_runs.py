@@ -66,13 +66,13 @@ def test_a_rate_changed_in_the_admin_rerates_open_entries(admin_client_finance, 
 def _form_data(response) -> dict:
     """What the browser would post back from an admin change page, untouched."""
     data = {}
-    forms = [response.context["adminform"].form]
+    page_forms = [response.context["adminform"].form]
     for inline in response.context["inline_admin_formsets"]:
         formset = inline.formset
-        forms.extend(formset.forms)
+        page_forms.extend(formset.forms)
         for name, value in formset.management_form.initial.items():
             data[f"{formset.prefix}-{name}"] = value
-    for form in forms:
+    for form in page_forms:
         for name, field in form.fields.items():
             value = form.initial.get(name, field.initial)
             widget_value = field.widget.format_value(value) if hasattr(field.widget, "format_value") else value
