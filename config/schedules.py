@@ -41,6 +41,27 @@ def schedules() -> list[dict]:
             "schedule_type": Schedule.MINUTES,
             "minutes": _minutes("AUTO_FINALIZE_INTERVAL_MINUTES", 60),
         },
+        {
+            # The 1st of each month, 07:00 in the firm's time zone: last month's summary to management.
+            "name": "reports.monthly_management_report",
+            "func": "reports.tasks.monthly_management_report",
+            "schedule_type": Schedule.CRON,
+            "cron": os.environ.get("MANAGEMENT_REPORT_CRON", "0 7 1 * *"),
+        },
+        {
+            # Skips quietly while TOGGL_API_TOKEN is unset. Mind Toggl's hourly quota (30 on Free).
+            "name": "integrations.sync_toggl",
+            "func": "integrations.tasks.sync_toggl",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _minutes("TOGGL_SYNC_MINUTES", 15),
+        },
+        {
+            # Skips quietly while MONDAY_API_TOKEN is unset.
+            "name": "integrations.sync_monday",
+            "func": "integrations.tasks.sync_monday",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _minutes("MONDAY_SYNC_MINUTES", 10),
+        },
     ]
 
 

@@ -207,6 +207,38 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- INTEGRATIONS -------------------------------------------------------------------------------------
+# Owned by the integrations app (integrations/connections.py reads these). A provider is enabled when its
+# API token is set. Base URLs default to the real services; tests and demos point them at the local fakes
+# (`python manage.py run_fake_providers`).
+TOGGL_BASE_URL = os.environ.get("TOGGL_BASE_URL", "https://api.track.toggl.com").rstrip("/")
+TOGGL_API_TOKEN = os.environ.get("TOGGL_API_TOKEN", "")
+TOGGL_WORKSPACE_ID = os.environ.get("TOGGL_WORKSPACE_ID", "")
+# The secret of the Toggl webhook subscription: every delivery is signed with it.
+TOGGL_WEBHOOK_SECRET = os.environ.get("TOGGL_WEBHOOK_SECRET", "")
+# The first sync reads this many days back; later ones re-read the days still open to edits.
+TOGGL_BACKFILL_DAYS = int(os.environ.get("TOGGL_BACKFILL_DAYS", "60"))
+TOGGL_REPULL_DAYS = int(os.environ.get("TOGGL_REPULL_DAYS", "14"))
+MONDAY_BASE_URL = os.environ.get("MONDAY_BASE_URL", "https://api.monday.com").rstrip("/")
+MONDAY_API_TOKEN = os.environ.get("MONDAY_API_TOKEN", "")
+MONDAY_API_VERSION = os.environ.get("MONDAY_API_VERSION", "2025-10")
+MONDAY_BOARD_IDS = env_list("MONDAY_BOARD_IDS")
+# monday signs no webhook sent for a personal token: when set, the webhook URL must carry ?secret=<this>.
+MONDAY_WEBHOOK_SECRET = os.environ.get("MONDAY_WEBHOOK_SECRET", "")
+# Between full reads of the boards (which also find deleted sessions), syncs ask only for changed items.
+MONDAY_FULL_SYNC_HOURS = int(os.environ.get("MONDAY_FULL_SYNC_HOURS", "24"))
+# Shared HTTP behaviour (integrations/http.py): per-request timeout, attempts per call, the first backoff
+# (doubling per attempt), the longest wait a provider may ask for within a run (longer ends the run; the
+# next scheduled run continues from the cursor), and a cap on each actual sleep (tests and demos lower it).
+INTEGRATIONS_TIMEOUT_SECONDS = float(os.environ.get("INTEGRATIONS_TIMEOUT_SECONDS", "30"))
+INTEGRATIONS_MAX_ATTEMPTS = int(os.environ.get("INTEGRATIONS_MAX_ATTEMPTS", "5"))
+INTEGRATIONS_BACKOFF_SECONDS = float(os.environ.get("INTEGRATIONS_BACKOFF_SECONDS", "1"))
+INTEGRATIONS_MAX_WAIT_SECONDS = float(os.environ.get("INTEGRATIONS_MAX_WAIT_SECONDS", "300"))
+INTEGRATIONS_WAIT_CAP_SECONDS = float(os.environ.get("INTEGRATIONS_WAIT_CAP_SECONDS",
+                                                     str(INTEGRATIONS_MAX_WAIT_SECONDS)))
+INTEGRATIONS_WEBHOOK_MAX_BYTES = int(os.environ.get("INTEGRATIONS_WEBHOOK_MAX_BYTES", str(1024 * 1024)))
+# --- end of INTEGRATIONS --------------------------------------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
