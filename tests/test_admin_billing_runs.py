@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django import forms
 from django.urls import reverse
 from djmoney.money import Money
 
