@@ -1,8 +1,10 @@
 """The demo firm's billing history: paid and sent invoices, a dispute, a credit note, and drafts in review.
 
-Months before last month are billed, finalized a few days after month end and mostly paid; last month is
-billed and finalized, with one line disputed and resolved first and a credit note after; the current month
-stays unbilled (work in progress) except one client's draft, which is out for review.
+Months before last month are billed, finalized a few days after month end and paid (one client's invoice of
+the month before last is held back, so its time ages as work in progress); last month is billed and
+finalized, with one line disputed and resolved first and a credit note after; an older invoice gets a
+credit note that releases an hour for rebilling; the current month stays unbilled except one client's
+draft, which is out for review.
 """
 
 import datetime as dt
@@ -12,7 +14,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.credit_notes import CreditRequest, credit_note_create
-from billing.invoicing import billing_run_create
+from billing.invoicing import billing_run_create, invoice_draft_delete
 from billing.lifecycle import invoice_finalize, invoice_mark_paid, invoice_send
 from billing.models import Allocation, Invoice, InvoiceStatus, LineKind
 from billing.periods import month_end
@@ -60,6 +62,11 @@ def seed_demo_invoices(*, first_day: dt.date, today: dt.date, user=None,
                     "time_entry_id", flat=True).first()
                 dispute_resolve(dispute=dispute, user=user, remove_entry_ids=[entry_id], release=False,
                                 resolution="Agreed: the entry was an internal review; written off.")
+        if number == len(months) - 2 and len(drafts) > 1:
+            # One client's invoice for the month before last waits on a question: its time stays unbilled.
+            smallest = min(drafts, key=lambda draft: draft.total)
+            invoice_draft_delete(invoice=smallest, user=user)
+            drafts = [draft for draft in drafts if draft.pk != smallest.pk]
         for draft in drafts:
             invoice = _issue(draft, issue_date)
             if not invoice.lines.exists():
@@ -82,6 +89,14 @@ def seed_demo_invoices(*, first_day: dt.date, today: dt.date, user=None,
                                                                      minutes=allocation.minutes // 2)],
                                release=False, user=user, reason="Goodwill: workshop ran long.")
             made += 1
+    # An earlier correction: an hour of an older invoice credited and released, so it is billed again later.
+    allocation = (Allocation.objects.filter(line__invoice__status=InvoiceStatus.PAID, reverses__isnull=True,
+                                            minutes__gte=60)
+                  .select_related("line__invoice").order_by("line__invoice__issue_date", "-minutes").first())
+    if allocation is not None:
+        credit_note_create(invoice=allocation.line.invoice, parts=[CreditRequest(allocation.time_entry_id, 60)],
+                           release=True, user=user, reason="Billed at the wrong rate; rebilled.")
+        made += 1
     # This month so far: one client's draft is out for review.
     client = (Client.objects.filter(is_active=True, contracts__projects__time_entries__status="approved")
               .annotate(minutes=Sum("contracts__projects__time_entries__minutes")).order_by("-minutes").first())
