@@ -290,10 +290,8 @@ def _save(builder: _Builder, run: BillingRun, user) -> list[Invoice]:
     Invoice.objects.bulk_update(invoices, ["subtotal", "tax", "total"])
     Allocation.objects.bulk_create(allocations, batch_size=1000)
     ContractCharge.objects.bulk_create(charges)
-    entries = [allocation.time_entry for allocation in allocations]
-    for entry in entries:
-        entry.status = EntryStatus.INVOICED
-    TimeEntry.objects.bulk_update(entries, ["status"], batch_size=1000)
+    TimeEntry.objects.filter(id__in=[allocation.time_entry_id for allocation in allocations]) \
+        .update(status=EntryStatus.INVOICED)
     InvoiceEvent.objects.bulk_create([
         InvoiceEvent(invoice=invoice, actor=user, action="created", status_after=InvoiceStatus.DRAFT,
                      details={"billing_run": run.id, "lines": len(invoice._lines), "total": str(invoice.total)})

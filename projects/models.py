@@ -242,6 +242,8 @@ class TimeEntry(models.Model):
             models.Index(fields=["project", "work_date"], name="timeentry_project_day"),
             # The sweeper and the approval queue look entries up by status.
             models.Index(fields=["status", "work_date"], name="timeentry_status_day"),
+            # Lists in the default order (newest first) read the index instead of sorting every entry.
+            models.Index(fields=["-work_date", "-id"], name="timeentry_newest_first"),
         ]
         permissions = [
             ("log_time", "Can log own time"),
