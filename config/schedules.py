@@ -62,6 +62,38 @@ def schedules() -> list[dict]:
             "schedule_type": Schedule.MINUTES,
             "minutes": _minutes("MONDAY_SYNC_MINUTES", 10),
         },
+        {
+            # Skips quietly while SALESFORCE_CLIENT_SECRET is unset.
+            "name": "integrations.sync_salesforce",
+            "func": "integrations.tasks.sync_salesforce",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _minutes("SALESFORCE_SYNC_MINUTES", 30),
+        },
+        {
+            "name": "integrations.push_salesforce_accounts",
+            "func": "integrations.tasks.push_salesforce_accounts",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _minutes("SALESFORCE_PUSH_MINUTES", 60),
+        },
+        {
+            # Skips quietly while KANTATA_API_TOKEN is unset (likewise HubSpot and Harvest below).
+            "name": "integrations.push_kantata_budgets",
+            "func": "integrations.tasks.push_kantata_budgets",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _minutes("KANTATA_PUSH_MINUTES", 30),
+        },
+        {
+            "name": "integrations.push_hubspot_messages",
+            "func": "integrations.tasks.push_hubspot_messages",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _minutes("HUBSPOT_PUSH_MINUTES", 10),
+        },
+        {
+            "name": "integrations.push_harvest_invoices",
+            "func": "integrations.tasks.push_harvest_invoices",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": _minutes("HARVEST_PUSH_MINUTES", 15),
+        },
     ]
 
 

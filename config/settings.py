@@ -209,8 +209,8 @@ else:
 
 # --- INTEGRATIONS -------------------------------------------------------------------------------------
 # Owned by the integrations app (integrations/connections.py reads these). A provider is enabled when its
-# API token is set. Base URLs default to the real services; tests and demos point them at the local fakes
-# (`python manage.py run_fake_providers`).
+# API token (Salesforce: its client secret) is set. Base URLs default to the real services; tests and demos
+# point them at the local fakes (`python manage.py run_fake_providers`).
 TOGGL_BASE_URL = os.environ.get("TOGGL_BASE_URL", "https://api.track.toggl.com").rstrip("/")
 TOGGL_API_TOKEN = os.environ.get("TOGGL_API_TOKEN", "")
 TOGGL_WORKSPACE_ID = os.environ.get("TOGGL_WORKSPACE_ID", "")
@@ -227,6 +227,39 @@ MONDAY_BOARD_IDS = env_list("MONDAY_BOARD_IDS")
 MONDAY_WEBHOOK_SECRET = os.environ.get("MONDAY_WEBHOOK_SECRET", "")
 # Between full reads of the boards (which also find deleted sessions), syncs ask only for changed items.
 MONDAY_FULL_SYNC_HOURS = int(os.environ.get("MONDAY_FULL_SYNC_HOURS", "24"))
+# Salesforce (contract terms in, account figures out): a connected app's OAuth client credentials, against
+# the org's My Domain (https://<org>.my.salesforce.com; client credentials are refused on login.salesforce.com).
+# Enabled when the client secret is set.
+SALESFORCE_BASE_URL = os.environ.get("SALESFORCE_BASE_URL", "").rstrip("/")
+SALESFORCE_CLIENT_ID = os.environ.get("SALESFORCE_CLIENT_ID", "")
+SALESFORCE_CLIENT_SECRET = os.environ.get("SALESFORCE_CLIENT_SECRET", "")
+SALESFORCE_API_VERSION = os.environ.get("SALESFORCE_API_VERSION", "59.0")
+# Org-specific names (defaults and meaning in integrations/salesforce/mapping.py). Fields are
+# "our_name=Api_Name__c,..." overrides of the defaults; "our_name=" leaves an optional term out. An empty
+# SALESFORCE_RATE_OBJECT keeps rates in Billable only.
+SALESFORCE_ACCOUNT_OBJECT = os.environ.get("SALESFORCE_ACCOUNT_OBJECT", "Account")
+SALESFORCE_CONTRACT_OBJECT = os.environ.get("SALESFORCE_CONTRACT_OBJECT", "Contract")
+SALESFORCE_RATE_OBJECT = os.environ.get("SALESFORCE_RATE_OBJECT", "Rate_Card__c")
+SALESFORCE_RATE_LINE_OBJECT = os.environ.get("SALESFORCE_RATE_LINE_OBJECT", "Rate_Card_Line__c")
+SALESFORCE_RATE_LINES_RELATIONSHIP = os.environ.get("SALESFORCE_RATE_LINES_RELATIONSHIP", "Rate_Card_Lines__r")
+SALESFORCE_ACCOUNT_FIELDS = os.environ.get("SALESFORCE_ACCOUNT_FIELDS", "")
+SALESFORCE_CONTRACT_FIELDS = os.environ.get("SALESFORCE_CONTRACT_FIELDS", "")
+SALESFORCE_RATE_FIELDS = os.environ.get("SALESFORCE_RATE_FIELDS", "")
+SALESFORCE_RATE_LINE_FIELDS = os.environ.get("SALESFORCE_RATE_LINE_FIELDS", "")
+# A SOQL condition choosing the accounts that are clients, e.g. "Type = 'Customer'" (default: every account).
+SALESFORCE_ACCOUNT_FILTER = os.environ.get("SALESFORCE_ACCOUNT_FILTER", "")
+KANTATA_BASE_URL = os.environ.get("KANTATA_BASE_URL", "https://api.mavenlink.com").rstrip("/")
+KANTATA_API_TOKEN = os.environ.get("KANTATA_API_TOKEN", "")
+# Optional workspace custom fields for our figures: "amount_used=123,percent_used=124,forecast_run_out=125".
+KANTATA_FIGURE_FIELDS = os.environ.get("KANTATA_FIGURE_FIELDS", "")
+HUBSPOT_BASE_URL = os.environ.get("HUBSPOT_BASE_URL", "https://api.hubapi.com").rstrip("/")
+HUBSPOT_API_TOKEN = os.environ.get("HUBSPOT_API_TOKEN", "")
+# A transactional email template id: client messages are then sent through HubSpot, not only logged there
+# (set EMAIL_BACKEND to the dummy backend so that Django does not send them too).
+HUBSPOT_TRANSACTIONAL_EMAIL_ID = os.environ.get("HUBSPOT_TRANSACTIONAL_EMAIL_ID", "")
+HARVEST_BASE_URL = os.environ.get("HARVEST_BASE_URL", "https://api.harvestapp.com").rstrip("/")
+HARVEST_API_TOKEN = os.environ.get("HARVEST_API_TOKEN", "")
+HARVEST_ACCOUNT_ID = os.environ.get("HARVEST_ACCOUNT_ID", "")
 # Shared HTTP behaviour (integrations/http.py): per-request timeout, attempts per call, the first backoff
 # (doubling per attempt), the longest wait a provider may ask for within a run (longer ends the run; the
 # next scheduled run continues from the cursor), and a cap on each actual sleep (tests and demos lower it).

@@ -10,15 +10,17 @@ from collections import defaultdict
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Case, CharField, Count, F, OuterRef, Subquery, Value, When
+from django.db.models.functions import Cast, Concat
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from clients.models import Client
-from integrations.connections import connection_for, missing_settings
+from billing.models import ClientMessage, Invoice, Rate
+from clients.models import Client, Contract
+from integrations.connections import connection_for, missing_settings, setup_hint
 from integrations.models import (
     ExternalRef,
     InboundRecord,
@@ -52,7 +54,8 @@ def _sync_streams(model_admin, request, pairs) -> None:
     pairs = sorted(set(pairs))
     for provider, stream in pairs:
         if not connection_for(provider).enabled:
-            model_admin.message_user(request, f"{provider} is not configured: set its API token.", messages.ERROR)
+            model_admin.message_user(request, f"{provider} is not configured: set {setup_hint(provider)}.",
+                                     messages.ERROR)
             continue
         queue_sync(provider, stream)
         model_admin.message_user(request, f"Sync of {provider} {stream} queued.", messages.SUCCESS)
@@ -164,7 +167,13 @@ class SyncCursorAdmin(admin.ModelAdmin):
 
 
 class ExternalRefForm(forms.ModelForm):
-    """Pick the local object in the list of its kind; the id is stored in `local_id`."""
+    """Pick the local object in the list of its kind; the id is stored in `local_id`.
+
+    Only members, projects, clients and task types are mapped by hand. The other kinds (contracts, rates,
+    invoices, emails) are links the connectors write: saving such a reference keeps its link.
+    """
+
+    PICKED_KINDS = (RefKind.MEMBER, RefKind.PROJECT, RefKind.CLIENT, RefKind.TASK_TYPE)
 
     member = forms.ModelChoiceField(TeamMember.objects.all(), required=False, label="Team member")
     project = forms.ModelChoiceField(Project.objects.select_related("client"), required=False)
@@ -183,7 +192,7 @@ class ExternalRefForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         kind = cleaned.get("kind")
-        chosen = {name: cleaned.get(name) for name in RefKind.values if cleaned.get(name) is not None}
+        chosen = {name: cleaned.get(name) for name in self.PICKED_KINDS if cleaned.get(name) is not None}
         for name in chosen:
             if name != kind:
                 self.add_error(name, f"This reference is a {RefKind(kind).label.lower() if kind else 'other kind'}: "
@@ -192,9 +201,10 @@ class ExternalRefForm(forms.ModelForm):
 
     def save(self, commit=True):
         ref = super().save(commit=False)
-        local = self.cleaned_data.get(ref.kind)
-        ref.local_id = local.pk if local is not None else None
-        ref.matched_by = MatchedBy.MANUAL if local is not None else MatchedBy.NONE
+        if ref.kind in self.PICKED_KINDS:
+            local = self.cleaned_data.get(ref.kind)
+            ref.local_id = local.pk if local is not None else None
+            ref.matched_by = MatchedBy.MANUAL if local is not None else MatchedBy.NONE
         if commit:
             ref.save()
         return ref
@@ -225,18 +235,24 @@ class ExternalRefAdmin(admin.ModelAdmin):
                  ("Maps to (fill the one of its kind)", {"fields": ("member", "project", "client", "task_type")})]
 
     def get_queryset(self, request):
-        # The local object's name in the same query, whatever its kind.
-        names = {RefKind.MEMBER: (TeamMember, "name"), RefKind.PROJECT: (Project, "code"),
-                 RefKind.CLIENT: (Client, "name"), RefKind.TASK_TYPE: (TaskType, "name")}
-        return super().get_queryset(request).annotate(**{
-            f"{kind}_name": Subquery(model.objects.filter(pk=OuterRef("local_id")).values(field)[:1])
-            for kind, (model, field) in names.items()})
+        # The local object's name in the same query, whatever its kind (only its kind's subquery runs).
+        rate = Concat("contract__number", Value(" · "), Cast("hourly_rate", CharField()), Value(" "),
+                      "hourly_rate_currency", Value("/h"), output_field=CharField())
+        names = {RefKind.MEMBER: (TeamMember, F("name")), RefKind.PROJECT: (Project, F("code")),
+                 RefKind.CLIENT: (Client, F("name")), RefKind.TASK_TYPE: (TaskType, F("name")),
+                 RefKind.CONTRACT: (Contract, F("number")), RefKind.RATE: (Rate, rate),
+                 RefKind.INVOICE: (Invoice, F("number")), RefKind.EMAIL: (ClientMessage, F("subject")),
+                 RefKind.SEND: (ClientMessage, F("subject"))}
+        return super().get_queryset(request).annotate(local_name=Case(*[
+            When(kind=kind, then=Subquery(model.objects.filter(pk=OuterRef("local_id"))
+                                          .annotate(ref_name=name).values("ref_name")[:1]))
+            for kind, (model, name) in names.items()], output_field=CharField()))
 
     @admin.display(description="maps to")
     def local_object(self, ref):
         if ref.local_id is None:
             return format_html('<strong style="color:#ba2121">{}</strong>', "not mapped")
-        return getattr(ref, f"{ref.kind}_name", None) or f"#{ref.local_id} (missing)"
+        return getattr(ref, "local_name", None) or f"#{ref.local_id} (missing)"
 
 
 @admin.register(InboundRecord)

@@ -1,7 +1,8 @@
 """Each provider's connection settings, read from the environment (config/settings.py, INTEGRATIONS block).
 
-Credentials never live in the database: a provider is enabled exactly when its token is set, and tests and
-demos point `<PROVIDER>_BASE_URL` at the local fakes.
+Credentials never live in the database: a provider is enabled exactly when its token is set
+(`<PREFIX>_API_TOKEN`, or the setting named in TOKEN_SETTINGS), and tests and demos point
+`<PREFIX>_BASE_URL` at the local fakes.
 """
 
 from dataclasses import dataclass, field
@@ -14,7 +15,23 @@ from integrations.models import Provider
 OPTION_SETTINGS: dict[str, tuple[str, ...]] = {
     Provider.TOGGL: ("TOGGL_WORKSPACE_ID", "TOGGL_WEBHOOK_SECRET", "TOGGL_BACKFILL_DAYS", "TOGGL_REPULL_DAYS"),
     Provider.MONDAY: ("MONDAY_BOARD_IDS", "MONDAY_API_VERSION", "MONDAY_WEBHOOK_SECRET", "MONDAY_FULL_SYNC_HOURS"),
+    Provider.SALESFORCE: ("SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET", "SALESFORCE_API_VERSION",
+                          "SALESFORCE_ACCOUNT_OBJECT", "SALESFORCE_CONTRACT_OBJECT", "SALESFORCE_RATE_OBJECT",
+                          "SALESFORCE_RATE_LINE_OBJECT", "SALESFORCE_RATE_LINES_RELATIONSHIP",
+                          "SALESFORCE_ACCOUNT_FIELDS", "SALESFORCE_CONTRACT_FIELDS", "SALESFORCE_RATE_FIELDS",
+                          "SALESFORCE_RATE_LINE_FIELDS", "SALESFORCE_ACCOUNT_FILTER"),
+    Provider.KANTATA: ("KANTATA_FIGURE_FIELDS",),
+    Provider.HUBSPOT: ("HUBSPOT_TRANSACTIONAL_EMAIL_ID",),
+    Provider.HARVEST: ("HARVEST_ACCOUNT_ID",),
 }
+# The setting holding a provider's secret where it is not <PREFIX>_API_TOKEN (Salesforce logs in with
+# OAuth client credentials: its client secret is what enables it).
+TOKEN_SETTINGS: dict[str, str] = {Provider.SALESFORCE: "SALESFORCE_CLIENT_SECRET"}
+
+
+def token_setting(provider: str) -> str:
+    """The name of the setting that enables a provider (for messages to the operator)."""
+    return TOKEN_SETTINGS.get(provider, f"{provider.upper()}_API_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -43,7 +60,25 @@ def connection_for(provider: str) -> Connection:
     for name in OPTION_SETTINGS.get(provider, ()):
         options[name.removeprefix(f"{prefix}_").lower()] = getattr(settings, name, None)
     return Connection(provider=provider, base_url=getattr(settings, f"{prefix}_BASE_URL", ""),
-                      token=getattr(settings, f"{prefix}_API_TOKEN", ""), options=options)
+                      token=getattr(settings, token_setting(provider), ""), options=options)
+
+
+# Settings a provider cannot work without, beside its token.
+REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {
+    Provider.TOGGL: ("TOGGL_WORKSPACE_ID",),
+    Provider.MONDAY: ("MONDAY_BOARD_IDS",),
+    Provider.SALESFORCE: ("SALESFORCE_BASE_URL", "SALESFORCE_CLIENT_ID"),
+    Provider.HARVEST: ("HARVEST_ACCOUNT_ID",),
+}
+
+
+def setup_hint(provider: str) -> str:
+    """What to set to turn a provider on: "SALESFORCE_CLIENT_SECRET, with SALESFORCE_BASE_URL and ..."."""
+    others = [name for name in REQUIRED_SETTINGS.get(provider, ()) if not getattr(settings, name, None)]
+    if not others:
+        return token_setting(provider)
+    return f"{token_setting(provider)}, with " + (
+        f"{', '.join(others[:-1])} and {others[-1]}" if len(others) > 1 else others[0])
 
 
 def missing_settings(provider: str) -> list[str]:
@@ -51,5 +86,4 @@ def missing_settings(provider: str) -> list[str]:
     conn = connection_for(provider)
     if not conn.enabled:
         return []
-    needed = {Provider.TOGGL: ["TOGGL_WORKSPACE_ID"], Provider.MONDAY: ["MONDAY_BOARD_IDS"]}.get(provider, [])
-    return [name for name in needed if not getattr(settings, name, None)]
+    return [name for name in REQUIRED_SETTINGS.get(provider, ()) if not getattr(settings, name, None)]

@@ -94,6 +94,12 @@ class RefKind(models.TextChoices):
     PROJECT = "project", "Project"
     CLIENT = "client", "Client"
     TASK_TYPE = "task_type", "Task type"
+    # Written by connectors, never mapped by hand: what our object is called at the provider.
+    CONTRACT = "contract", "Contract"
+    RATE = "rate", "Rate"
+    INVOICE = "invoice", "Invoice"
+    EMAIL = "email", "Logged email"
+    SEND = "send", "Email send"
 
 
 class MatchedBy(models.TextChoices):

@@ -31,6 +31,13 @@ STREAMS: tuple[Stream, ...] = (
     Stream(Provider.MONDAY, "items", sync="integrations.monday.sync.sync_items",
            retry="integrations.monday.sync.retry_records", webhook="integrations.monday.sync.apply_webhook_event",
            record_kinds=("time_entry",)),
+    # Salesforce's `terms` comes first: `stream_of(provider)` picks it, and the quarantine retry needs it.
+    Stream(Provider.SALESFORCE, "terms", sync="integrations.salesforce.sync.sync_terms",
+           retry="integrations.salesforce.sync.retry_records"),
+    Stream(Provider.SALESFORCE, "account_updates", sync="integrations.salesforce.push.push_account_updates"),
+    Stream(Provider.KANTATA, "budgets", sync="integrations.kantata.push.push_budgets"),
+    Stream(Provider.HUBSPOT, "messages", sync="integrations.hubspot.push.push_messages"),
+    Stream(Provider.HARVEST, "invoices", sync="integrations.harvest.push.push_invoices"),
 )
 
 

@@ -14,7 +14,7 @@ from django.db.models import Q, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from integrations.connections import Connection, connection_for
+from integrations.connections import Connection, connection_for, setup_hint
 from integrations.http import ApiSession, IntegrationError, PermanentError, RetryableError
 from integrations.inbound import LandingResult, RemovalResult
 from integrations.models import InboundRecord, RecordStatus, RunStatus, SyncCursor, SyncRun
@@ -113,7 +113,7 @@ def run_stream(*, provider: str, stream: str | None = None, trigger: str = "sche
     spec: Stream = stream_of(provider, stream)
     conn = connection_for(provider)
     if not conn.enabled:
-        raise NotConfigured(f"{conn.label} is not configured: set {provider.upper()}_API_TOKEN.")
+        raise NotConfigured(f"{conn.label} is not configured: set {setup_hint(provider)}.")
     cursor, _ = SyncCursor.objects.get_or_create(provider=provider, stream=spec.name)
     if not _claim(cursor):
         raise StreamBusy(f"{conn.label} {spec.name} is already being synced (lease until "

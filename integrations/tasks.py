@@ -26,6 +26,26 @@ def sync_monday() -> str:
     return sync_provider(Provider.MONDAY)
 
 
+def sync_salesforce() -> str:
+    return sync_provider(Provider.SALESFORCE, "terms")
+
+
+def push_salesforce_accounts() -> str:
+    return sync_provider(Provider.SALESFORCE, "account_updates")
+
+
+def push_kantata_budgets() -> str:
+    return sync_provider(Provider.KANTATA, "budgets")
+
+
+def push_hubspot_messages() -> str:
+    return sync_provider(Provider.HUBSPOT, "messages")
+
+
+def push_harvest_invoices() -> str:
+    return sync_provider(Provider.HARVEST, "invoices")
+
+
 def retry_quarantined_records(provider: str, record_ids: list[int] | None = None) -> str:
     """Take quarantined records (these, or all of the provider's) through the pipeline again, now.
 

@@ -17,7 +17,6 @@ from billing.credit_notes import CreditRequest, credit_note_create
 from billing.invoicing import billing_run_create
 from billing.lifecycle import invoice_finalize, invoice_mark_paid
 from billing.models import ClientMessage, Invoice, InvoiceStatus, MessageKind
-from integrations import providers
 from integrations.fakes import LoopbackServer
 from integrations.fakes.harvest import FakeHarvest
 from integrations.fakes.hubspot import FakeHubSpot
@@ -44,15 +43,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 ISSUED_ON = dt.date(2026, 4, 1)
-OUR_STREAMS = (HARVEST_INVOICES, KANTATA_BUDGETS, HUBSPOT_MESSAGES, SALESFORCE_ACCOUNTS)
-
-
-@pytest.fixture(autouse=True)
-def _registered_streams(monkeypatch):
-    """Our streams in the registry (a no-op once integrations/providers.py lists them)."""
-    known = {(stream.provider, stream.name) for stream in providers.STREAMS}
-    monkeypatch.setattr(providers, "STREAMS", providers.STREAMS + tuple(
-        stream for stream in OUR_STREAMS if (stream.provider, stream.name) not in known))
 
 
 def _run(stream) -> SyncRun:
@@ -563,7 +553,7 @@ def fake_salesforce(fast_retries):
     with LoopbackServer(fake) as server:
         fast_retries.SALESFORCE_BASE_URL = server.url
         fast_retries.SALESFORCE_CLIENT_ID = fake.client_id
-        fast_retries.SALESFORCE_CLIENT_SECRET = fast_retries.SALESFORCE_API_TOKEN = fake.client_secret
+        fast_retries.SALESFORCE_CLIENT_SECRET = fake.client_secret
         yield fake
 
 

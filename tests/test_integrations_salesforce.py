@@ -9,12 +9,10 @@ from djmoney.money import Money
 from billing.invoicing import billing_run_create
 from billing.models import Rate
 from clients.models import BillingType, Client, Contract, ContractStatus
-from integrations import providers
 from integrations.fakes import LoopbackServer
 from integrations.fakes.salesforce import FakeSalesforce
 from integrations.models import ExternalRef, InboundRecord, RecordStatus, RunStatus, SyncCursor, SyncRun
 from integrations.runs import run_stream
-from integrations.salesforce.sync import STREAM as SALESFORCE_TERMS
 from projects.models import EntryStatus, TimeEntry
 from tests.billing_helpers import approved_time
 from tests.factories import ClientFactory, ProjectFactory, RoleFactory, TaskTypeFactory
@@ -24,14 +22,6 @@ pytestmark = pytest.mark.django_db
 JAN = dt.date(2026, 1, 1)
 
 
-@pytest.fixture(autouse=True)
-def _registered_streams(monkeypatch):
-    """The stream in the registry (a no-op once integrations/providers.py lists it)."""
-    known = {(stream.provider, stream.name) for stream in providers.STREAMS}
-    if (SALESFORCE_TERMS.provider, SALESFORCE_TERMS.name) not in known:
-        monkeypatch.setattr(providers, "STREAMS", (*providers.STREAMS, SALESFORCE_TERMS))
-
-
 @pytest.fixture
 def fake_salesforce(fast_retries):
     fake = FakeSalesforce()
@@ -39,8 +29,6 @@ def fake_salesforce(fast_retries):
         fast_retries.SALESFORCE_BASE_URL = server.url
         fast_retries.SALESFORCE_CLIENT_ID = fake.client_id
         fast_retries.SALESFORCE_CLIENT_SECRET = fake.client_secret
-        # Until connections.py reads the client secret as Salesforce's token.
-        fast_retries.SALESFORCE_API_TOKEN = fake.client_secret
         yield fake
 
 
@@ -267,7 +255,7 @@ def test_a_spent_request_limit_ends_the_run_for_a_later_one(org, fake_salesforce
 
 
 def test_refused_credentials_fail_the_run_with_what_to_check(org, fake_salesforce, settings):
-    settings.SALESFORCE_CLIENT_SECRET = settings.SALESFORCE_API_TOKEN = "wrong"
+    settings.SALESFORCE_CLIENT_SECRET = "wrong"
 
     run = _sync()
 

@@ -276,6 +276,24 @@ def test_a_quarantined_entry_lands_at_the_next_sync_once_its_member_exists(firm,
     assert (ref.local_id, ref.matched_by) == (cara.id, "email")
 
 
+def test_a_quarantined_entry_deleted_in_toggl_is_discarded_not_kept_waiting(firm, fake_toggl):
+    stranger = fake_toggl.add_user("cara@firm.test", "Cara Cole")
+    entry = fake_toggl.add_entry(user_id=stranger, project_id=firm.toggl_project, start=_at(1), seconds=1800)
+    waiting = fake_toggl.add_entry(user_id=stranger, project_id=firm.toggl_project, start=_at(2), seconds=600)
+    assert _sync().quarantined == 2
+
+    fake_toggl.delete_entry(entry["id"])
+    run = _sync()
+
+    assert (run.created, run.deleted, run.quarantined) == (0, 0, 1)
+    statuses = dict(InboundRecord.objects.values_list("external_id", "status"))
+    assert statuses == {str(entry["id"]): RecordStatus.DISCARDED, str(waiting["id"]): RecordStatus.QUARANTINED}
+    # Mapping the user later lands only the entry that still exists.
+    _member("cara@firm.test", "Cara Cole")
+    assert _sync().created == 1
+    assert list(_entries().values_list("external_id", flat=True)) == [str(waiting["id"])]
+
+
 def test_an_unmapped_task_waits_instead_of_being_billed_as_another_type(firm, fake_toggl):
     other = fake_toggl.add_task(firm.toggl_project, "Legal review")
     entry = fake_toggl.add_entry(user_id=firm.toggl_ann, project_id=firm.toggl_project, start=_at(1),
@@ -355,8 +373,8 @@ def test_two_runs_of_one_stream_never_overlap(firm, fake_toggl):
 
 
 def test_the_schedule_skips_quietly_while_toggl_is_not_configured(db, settings):
-    settings.TOGGL_API_TOKEN = ""
-    assert sync_toggl() == "skipped: Toggl Track is not configured: set TOGGL_API_TOKEN."
+    settings.TOGGL_API_TOKEN, settings.TOGGL_WORKSPACE_ID = "", ""
+    assert sync_toggl() == "skipped: Toggl Track is not configured: set TOGGL_API_TOKEN, with TOGGL_WORKSPACE_ID."
     assert not SyncRun.objects.exists()
 
 

@@ -9,6 +9,9 @@ Switches, on any fake:
 - `slow_next(n, seconds)`: the next n answers come late (past a client's timeout);
 - `fail_randomly(ratio, seed)`: from now on, that share of requests fails (429 or 5xx), reproducibly;
 - `expire_token()`: the token stops working (each fake answers as its provider does).
+And on the fakes of the outbound pushes (Harvest, Kantata, HubSpot), which mix in `LostAnswers`:
+- `lose_next_answers(n, delay=None)` / `lose_randomly(ratio, seed)`: the write is done, then its answer is
+  lost (a 502, or held past the client's timeout).
 """
 
 import base64
@@ -188,3 +191,53 @@ class LoopbackServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class LostAnswers:
+    """Switches for answers lost after the write was done (the fake acted; the client never hears of it).
+
+    - `lose_next_answers(n)`: the next n successful writes answer 502, as a proxy that lost the upstream
+      answer does; with `delay=seconds` the real answer is held back instead, past the client's timeout;
+    - `lose_randomly(ratio, seed)`: that share of successful writes loses its answer, reproducibly.
+    """
+
+    def _setup_lost_answers(self) -> None:
+        self._lost: deque[float | None] = deque()
+        self._lost_random: random.Random | None = None
+        self._lost_ratio = 0.0
+        self._lost_lock = threading.Lock()
+        self.lost_answers = 0
+
+    def lose_next_answers(self, count: int = 1, *, delay: float | None = None) -> None:
+        with self._lost_lock:
+            self._lost.extend([delay] * count)
+
+    def lose_randomly(self, ratio: float, *, seed: int = 0) -> None:
+        self._lost_random, self._lost_ratio = random.Random(seed), ratio
+
+    def stop_losing(self) -> None:
+        with self._lost_lock:
+            self._lost.clear()
+        self._lost_random, self._lost_ratio = None, 0.0
+
+    def deliver_or_lose(self, request: RecordedRequest, answer: Answer, *,
+                        write: bool | None = None) -> Answer:
+        """The answer to a successful write, unless a switch says it is lost (reads are never lost)."""
+        write = request.method != "GET" if write is None else write
+        if not write or not 200 <= answer.status < 300:
+            return answer
+        with self._lost_lock:
+            if self._lost:
+                lose, delay = True, self._lost.popleft()
+            else:
+                lose = self._lost_random is not None and self._lost_random.random() < self._lost_ratio
+                delay = None
+            if lose:
+                self.lost_answers += 1
+        if not lose:
+            return answer
+        if delay is not None:
+            time.sleep(delay)
+            return answer
+        return Answer.text("Bad Gateway: the upstream connection closed before its answer was read",
+                           status=502)

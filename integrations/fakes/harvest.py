@@ -8,77 +8,24 @@ follow); `from`/`to` filter invoices on their issue date; a client name and an i
 once (422 "has already been taken"); a new invoice is a draft until a message with `event_type: "send"`
 marks it sent; 429 with Retry-After; 401 `invalid_token` for a bad or expired token.
 
-`LostAnswers` (also used by the Kantata and HubSpot fakes) adds the failure an outbound push must survive:
-the fake does the write, then the answer never arrives.
+With `LostAnswers` (fakes/base.py), a write can also be done and its answer lost: the failure an outbound
+push must survive.
 """
 
 import base64
 import itertools
-import random
 import secrets
 import threading
-import time
-from collections import deque
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
-from integrations.fakes.base import Answer, FakeService, RecordedRequest
+from integrations.fakes.base import Answer, FakeService, LostAnswers, RecordedRequest
 
 TOKEN = "fake-harvest-token"
 ACCOUNT_ID = "424242"
 MAX_PER_PAGE = 2000
 CENT = Decimal("0.01")
-
-
-class LostAnswers:
-    """Switches for answers lost after the write was done (the fake acted; the client never hears of it).
-
-    - `lose_next_answers(n)`: the next n successful writes answer 502, as a proxy that lost the upstream
-      answer does; with `delay=seconds` the real answer is held back instead, past the client's timeout;
-    - `lose_randomly(ratio, seed)`: that share of successful writes loses its answer, reproducibly.
-    """
-
-    def _setup_lost_answers(self) -> None:
-        self._lost: deque[float | None] = deque()
-        self._lost_random: random.Random | None = None
-        self._lost_ratio = 0.0
-        self._lost_lock = threading.Lock()
-        self.lost_answers = 0
-
-    def lose_next_answers(self, count: int = 1, *, delay: float | None = None) -> None:
-        with self._lost_lock:
-            self._lost.extend([delay] * count)
-
-    def lose_randomly(self, ratio: float, *, seed: int = 0) -> None:
-        self._lost_random, self._lost_ratio = random.Random(seed), ratio
-
-    def stop_losing(self) -> None:
-        with self._lost_lock:
-            self._lost.clear()
-        self._lost_random, self._lost_ratio = None, 0.0
-
-    def deliver_or_lose(self, request: RecordedRequest, answer: Answer, *,
-                        write: bool | None = None) -> Answer:
-        """The answer to a successful write, unless a switch says it is lost (reads are never lost)."""
-        write = request.method != "GET" if write is None else write
-        if not write or not 200 <= answer.status < 300:
-            return answer
-        with self._lost_lock:
-            if self._lost:
-                lose, delay = True, self._lost.popleft()
-            else:
-                lose = self._lost_random is not None and self._lost_random.random() < self._lost_ratio
-                delay = None
-            if lose:
-                self.lost_answers += 1
-        if not lose:
-            return answer
-        if delay is not None:
-            time.sleep(delay)
-            return answer
-        return Answer.text("Bad Gateway: the upstream connection closed before its answer was read",
-                           status=502)
 
 
 def _money(value) -> float:

@@ -17,8 +17,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from integrations.fakes.base import Answer, FakeService, RecordedRequest
-from integrations.fakes.harvest import LostAnswers
+from integrations.fakes.base import Answer, FakeService, LostAnswers, RecordedRequest
 
 TOKEN = "fake-hubspot-token"
 EMAIL_TO_CONTACT = 198

@@ -15,8 +15,7 @@ import secrets
 import threading
 from datetime import UTC, date, datetime
 
-from integrations.fakes.base import Answer, FakeService, RecordedRequest
-from integrations.fakes.harvest import LostAnswers
+from integrations.fakes.base import Answer, FakeService, LostAnswers, RecordedRequest
 
 TOKEN = "fake-kantata-token"
 MAX_PER_PAGE = 200

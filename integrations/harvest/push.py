@@ -14,8 +14,6 @@ A new Harvest invoice is a draft; it is then marked sent without emailing anyone
 ours), and a draft left by a failure is marked at the next run.
 """
 
-import time
-from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
@@ -24,60 +22,20 @@ from django.db.models import Prefetch, Subquery
 from billing.models import ISSUED_STATUSES, Invoice, InvoiceKind, InvoiceLine
 from clients.models import Client
 from integrations.harvest.client import HarvestClient, already_taken
-from integrations.http import ApiSession, IntegrationError, PermanentError, RetryableError
+from integrations.http import PermanentError
 from integrations.models import ExternalRef, MatchedBy, Provider, RefKind
-from integrations.providers import Stream
+from integrations.outbound import DuplicateElsewhere, about_the_record, create_once
+from integrations.providers import stream_of
 from integrations.runs import SyncContext
 
-STREAM = Stream(Provider.HARVEST, "invoices", sync="integrations.harvest.push.push_invoices")
+# This stream's entry in the registry (integrations/providers.py).
+STREAM = stream_of(Provider.HARVEST, "invoices")
 # The ExternalRef kind linking one of our invoices to Harvest's.
-INVOICE = "invoice"
+INVOICE = RefKind.INVOICE
 BATCH = 50
 # Harvest's default invoice item category for services.
 LINE_KIND = "Service"
 CENT = Decimal("0.01")
-
-
-class DuplicateElsewhere(PermanentError):
-    """The provider says the object exists, but not where our natural key looks for it."""
-
-
-def create_once(session: ApiSession, *, lookup: Callable[[], dict | None], create: Callable[[], dict],
-                duplicate: Callable[[IntegrationError], bool] = lambda error: False) -> tuple[dict, bool]:
-    """Find the object by its natural key, else create it; (object, created). Never creates it twice.
-
-    A create that fails retryably (429, 5xx, timeout, dropped connection) may have been done, so it is
-    not repeated blindly: the lookup runs again first, after the usual backoff. A `duplicate` answer
-    means the provider has it already: the lookup runs once more to find it.
-    """
-    policy = session.policy
-    refused: IntegrationError | None = None
-    for attempt in range(1, policy.attempts + 1):
-        found = lookup()
-        if found is not None:
-            return found, False
-        if refused is not None:
-            raise DuplicateElsewhere(str(refused), provider=session.provider, status=refused.status)
-        try:
-            return create(), True
-        except RetryableError as error:
-            wait = error.retry_after if error.retry_after is not None else policy.backoff_for(attempt)
-            if attempt >= policy.attempts or wait > policy.max_wait:
-                raise
-            session.retries += 1
-            session.waits.append(wait)
-            time.sleep(min(wait, policy.wait_cap))
-        except PermanentError as error:
-            if not duplicate(error):
-                raise
-            refused = error
-    raise RetryableError(f"{session.provider}: no answer to the create after {policy.attempts} attempts",
-                         provider=session.provider)
-
-
-def about_the_record(error: PermanentError) -> bool:
-    """A refusal of this one object (validation, not found, conflict); anything else stops the run."""
-    return error.status in (400, 404, 409, 422)
 
 
 def pending_invoices():

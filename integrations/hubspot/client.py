@@ -39,7 +39,7 @@ _EXISTING_ID = re.compile(r"Existing ID: (\d+)")
 
 
 def option(connection: Connection, name: str, default=None):
-    """A connection option, or the HUBSPOT_<NAME> setting while connections.py does not list it."""
+    """A connection option (connections.OPTION_SETTINGS), else the HUBSPOT_<NAME> setting, else `default`."""
     value = connection.option(name)
     return value if value not in (None, "") else getattr(settings, f"HUBSPOT_{name.upper()}", default)
 

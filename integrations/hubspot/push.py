@@ -27,17 +27,18 @@ from django.utils import timezone
 
 from billing.models import ClientMessage, MessageStatus
 from clients.models import Contact
-from integrations.harvest.push import about_the_record
 from integrations.http import PermanentError, RetryableError
 from integrations.hubspot.client import HubSpotClient, option
-from integrations.models import ExternalRef, MatchedBy, Provider
-from integrations.providers import Stream
+from integrations.models import ExternalRef, MatchedBy, Provider, RefKind
+from integrations.outbound import about_the_record
+from integrations.providers import stream_of
 from integrations.runs import SyncContext
 
-STREAM = Stream(Provider.HUBSPOT, "messages", sync="integrations.hubspot.push.push_messages")
+# This stream's entry in the registry (integrations/providers.py).
+STREAM = stream_of(Provider.HUBSPOT, "messages")
 # ExternalRef kinds: a logged email (HubSpot's email id), a transactional send (its status id).
-EMAIL = "email"
-SEND = "send"
+EMAIL = RefKind.EMAIL
+SEND = RefKind.SEND
 BATCH = 50
 SEARCH_SETTLE = timedelta(seconds=60)
 SEND_WINDOW = timedelta(hours=24)

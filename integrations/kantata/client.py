@@ -30,7 +30,7 @@ MAX_PAGES = 10_000
 
 
 def option(connection: Connection, name: str, default=None):
-    """A connection option, or the KANTATA_<NAME> setting while connections.py does not list it."""
+    """A connection option (connections.OPTION_SETTINGS), else the KANTATA_<NAME> setting, else `default`."""
     value = connection.option(name)
     return value if value not in (None, "") else getattr(settings, f"KANTATA_{name.upper()}", default)
 

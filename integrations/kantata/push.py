@@ -20,15 +20,16 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.harvest.push import about_the_record, create_once
 from integrations.http import PermanentError
 from integrations.kantata.client import KantataClient, option
 from integrations.models import ExternalRef, MatchedBy, Provider, RefKind
-from integrations.providers import Stream
+from integrations.outbound import about_the_record, create_once
+from integrations.providers import stream_of
 from integrations.runs import SyncContext
 from projects.models import Project, ProjectBudget, ProjectStatus
 
-STREAM = Stream(Provider.KANTATA, "budgets", sync="integrations.kantata.push.push_budgets")
+# This stream's entry in the registry (integrations/providers.py).
+STREAM = stream_of(Provider.KANTATA, "budgets")
 BATCH = 100
 # Our figures that can go to workspace custom fields, and the custom field type each needs.
 FIGURES = {

@@ -49,7 +49,7 @@ class SessionExpired(PermanentError):
 
 
 def option(connection: Connection, name: str, default=None):
-    """A connection option, or the SALESFORCE_<NAME> setting while connections.py does not list it."""
+    """A connection option (connections.OPTION_SETTINGS), else the SALESFORCE_<NAME> setting, else `default`."""
     value = connection.option(name)
     return value if value not in (None, "") else getattr(settings, f"SALESFORCE_{name.upper()}", default)
 

@@ -27,7 +27,7 @@ from projects.models import Role, TaskType, TeamMember
 
 # Quarantine kinds, and the ExternalRef kinds of contracts and rate lines (accounts use RefKind.CLIENT).
 ACCOUNT, CONTRACT, RATE_CARD = "account", "contract", "rate_card"
-CONTRACT_REF, RATE_REF = "contract", "rate"
+CONTRACT_REF, RATE_REF = RefKind.CONTRACT, RefKind.RATE
 # Contract terms that rating and approval routing read: changing one re-rates the open entries.
 RATING_TERMS = ("billing_type", "currency", "start_date", "end_date", "rounding_increment", "rounding_mode",
                 "cap_hours", "cap_amount", "cap_period", "monthly_spend_limit", "retainer_amount",

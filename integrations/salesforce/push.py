@@ -23,13 +23,13 @@ from django.utils import timezone
 from billing.models import ISSUED_STATUSES, Invoice, InvoiceKind, InvoiceStatus
 from clients.models import Client
 from integrations.models import ExternalRef, Provider, RefKind
-from integrations.providers import Stream
+from integrations.providers import stream_of
 from integrations.runs import SyncContext
 from integrations.salesforce.client import UPDATE_BATCH, SalesforceClient
 from integrations.salesforce.mapping import ACCOUNT_PUSH_FIELDS, SalesforceConfig
 
-STREAM = Stream(Provider.SALESFORCE, "account_updates",
-                sync="integrations.salesforce.push.push_account_updates")
+# This stream's entry in the registry (integrations/providers.py).
+STREAM = stream_of(Provider.SALESFORCE, "account_updates")
 UNPAID = (InvoiceStatus.FINALIZED, InvoiceStatus.SENT)
 
 

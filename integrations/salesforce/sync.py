@@ -29,7 +29,7 @@ from django.db import transaction
 from billing.pipeline import queue_reprocessing
 from integrations.inbound import LandingResult, quarantine_records, release_records
 from integrations.models import InboundRecord, Provider, RecordStatus
-from integrations.providers import Stream
+from integrations.providers import stream_of
 from integrations.runs import SyncContext, retry_quarantined
 from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.landing import (
@@ -54,8 +54,8 @@ from integrations.salesforce.mapping import (
     rate_cards_by_id_soql,
 )
 
-STREAM = Stream(Provider.SALESFORCE, "terms", sync="integrations.salesforce.sync.sync_terms",
-                retry="integrations.salesforce.sync.retry_records")
+# This stream's entry in the registry (integrations/providers.py).
+STREAM = stream_of(Provider.SALESFORCE, "terms")
 # Re-read this far before the last position: rows committed late carry an earlier stamp.
 OVERLAP = timedelta(minutes=2)
 # Card ids per query when reading cards whose lines changed.

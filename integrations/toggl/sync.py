@@ -10,8 +10,9 @@ still open to edits and diffs it:
 - each page is one batch through the pipeline (upsert by Toggl's id: an edit updates the same entry,
   a re-read changes nothing), committed on its own;
 - once a slice is read to its end, our Toggl entries that started in it and are no longer listed were
-  deleted in Toggl: removed if not invoiced, flagged as a conflict if invoiced; the cursor moves to the
-  slice's end in the same transaction;
+  deleted in Toggl: removed if not invoiced, flagged as a conflict if invoiced; quarantined ones are
+  discarded (else they would wait, and land once mapped); the cursor moves to the slice's end in the same
+  transaction;
 - a slice is asked for with a day's margin on each side, since Toggl dates entries in each user's time
   zone and we compare start times in UTC;
 - running entries (no stop, negative duration) are skipped until they stop.
@@ -30,8 +31,8 @@ from django.utils import timezone
 
 from integrations.connections import connection_for
 from integrations.events import process_pending
-from integrations.inbound import land_entries, remove_entries, stored_external_ids
-from integrations.models import InboundRecord, Provider, WebhookEvent
+from integrations.inbound import TIME_ENTRY, land_entries, remove_entries, stored_external_ids
+from integrations.models import InboundRecord, Provider, RecordStatus, WebhookEvent
 from integrations.providers import stream_of
 from integrations.runs import SyncContext, retry_quarantined
 from integrations.toggl.client import PAGE_SIZE, TogglClient
@@ -55,6 +56,14 @@ def _directory(ctx: SyncContext) -> TogglDirectory:
         ctx.track(client.session)
         ctx.state["client"], ctx.state["directory"] = client, TogglDirectory(client)
     return ctx.state["directory"]
+
+
+def _quarantined_started(lower: datetime, upper: datetime) -> set[str]:
+    """Quarantined entries that started in [lower, upper): the window's read must list them too."""
+    records = InboundRecord.objects.filter(provider=Provider.TOGGL, kind=TIME_ENTRY,
+                                           status=RecordStatus.QUARANTINED).values_list("external_id", "payload")
+    return {external_id for external_id, payload in records.iterator()
+            if (start := parse_entry(payload).start) is not None and lower <= start < upper}
 
 
 def _land(ctx: SyncContext, entries, directory: TogglDirectory | None):
@@ -88,7 +97,7 @@ def sync_time_entries(ctx: SyncContext, *, page_size: int = PAGE_SIZE) -> None:
         for number, rows in enumerate(client.search_time_entries(start=first - MARGIN, end=last + MARGIN,
                                                                  page_size=page_size), start=1):
             entries = [parse_entry(item) for row in rows for item in entries_from_report_row(row)]
-            seen |= {entry.id for entry in entries if entry.id}
+            seen |= {entry.key for entry in entries}
             stopped = [entry for entry in entries if not entry.running]
             ctx.add(skipped=len(entries) - len(stopped))
             landed = _land(ctx, stopped, directory)
@@ -99,10 +108,16 @@ def sync_time_entries(ctx: SyncContext, *, page_size: int = PAGE_SIZE) -> None:
         upper = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
         gone = stored_external_ids(source=EntrySource.TOGGL,
                                    condition=Q(started_at__gte=lower, started_at__lt=upper)) - seen
+        gone_quarantined = _quarantined_started(lower, upper) - seen
         with transaction.atomic():
-            removed = remove_entries(provider=Provider.TOGGL, source=EntrySource.TOGGL, external_ids=gone)
+            removed = remove_entries(provider=Provider.TOGGL, source=EntrySource.TOGGL,
+                                     external_ids=gone | gone_quarantined)
             ctx.save_position({"synced_through": last.isoformat()})
         ctx.absorb(removed=removed)
+        if gone_quarantined:
+            ctx.quarantined_ids -= gone_quarantined
+            ctx.run.quarantined = len(ctx.quarantined_ids)
+            ctx.say(f"{first}..{last}: {len(gone_quarantined)} quarantined entries deleted in Toggl: discarded")
         ctx.checkpoint()
         if gone:
             ctx.say(f"{first}..{last}: {removed.deleted} deleted in Toggl, {removed.conflicts} already invoiced "

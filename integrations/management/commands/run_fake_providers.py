@@ -1,8 +1,9 @@
-"""`python manage.py run_fake_providers`: the fake Toggl and monday on loopback, for demos.
+"""`python manage.py run_fake_providers`: the six fake providers on loopback, for demos.
 
-Seeds them from this database (users with the members' emails, projects and boards named like ours,
-plus one stranger and one unknown project, who land in the quarantine), prints the environment to point
-Billable at them, then logs every request they answer. With --activity N the fakes keep changing: every
+Seeds Toggl and monday from this database (users with the members' emails, projects and boards named like
+ours, plus one stranger and one unknown project, who land in the quarantine) and Salesforce with our
+clients as accounts; the fakes of the pushes (Kantata, HubSpot, Harvest) start empty. It prints the
+environment to point Billable at them, then logs every request they answer. With --activity N the fakes keep changing: every
 N seconds an entry is added, edited or deleted, so each sync has something to do.
 """
 
@@ -14,16 +15,30 @@ from datetime import UTC, datetime, timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from integrations.fakes import FakeMonday, FakeToggl, LoopbackServer
+from clients.models import Client
+from integrations.fakes import (
+    FakeHarvest,
+    FakeHubSpot,
+    FakeKantata,
+    FakeMonday,
+    FakeSalesforce,
+    FakeToggl,
+    LoopbackServer,
+)
 from projects.models import Project, ProjectStatus, TeamMember
 
 
 class Command(BaseCommand):
-    help = "Serve fake Toggl Track and monday.com APIs on 127.0.0.1 until interrupted."
+    help = ("Serve fake Toggl Track, monday.com, Salesforce, Kantata, HubSpot and Harvest APIs on 127.0.0.1 "
+            "until interrupted.")
 
     def add_arguments(self, parser):
         parser.add_argument("--toggl-port", type=int, default=8101)
         parser.add_argument("--monday-port", type=int, default=8102)
+        parser.add_argument("--salesforce-port", type=int, default=8103)
+        parser.add_argument("--kantata-port", type=int, default=8104)
+        parser.add_argument("--hubspot-port", type=int, default=8105)
+        parser.add_argument("--harvest-port", type=int, default=8106)
         parser.add_argument("--days", type=int, default=10, help="days of seeded history")
         parser.add_argument("--seed", type=int, default=1, help="random seed of the seeded data")
         parser.add_argument("--activity", type=float, default=0, help="seconds between changes (0: none)")
@@ -33,33 +48,46 @@ class Command(BaseCommand):
                             help="also deliver each Toggl change as a signed webhook to this URL, e.g. "
                                  "http://127.0.0.1:8000/api/v1/webhooks/toggl/")
 
-    def handle(self, *args, toggl_port, monday_port, days, seed, activity, fail_ratio, webhook_secret,
-               toggl_webhook_url, **options):
+    def handle(self, *args, toggl_port, monday_port, salesforce_port, kantata_port, hubspot_port, harvest_port,
+               days, seed, activity, fail_ratio, webhook_secret, toggl_webhook_url, **options):
         rng = random.Random(seed)
         toggl, monday = FakeToggl(webhook_secret=webhook_secret), FakeMonday()
         board_ids = self._seed(toggl, monday, rng, days)
+        salesforce, kantata, hubspot, harvest = FakeSalesforce(), FakeKantata(), FakeHubSpot(), FakeHarvest()
+        # Salesforce knows our clients as accounts (matched by number); the pushes start from empty fakes.
+        for client in Client.objects.filter(is_active=True).order_by("id")[:20]:
+            salesforce.add_account(client.name, AccountNumber=client.code, CurrencyIsoCode=client.currency)
+        fakes = (toggl, monday, salesforce, kantata, hubspot, harvest)
         if fail_ratio:
-            toggl.fail_randomly(fail_ratio, seed=seed)
-            monday.fail_randomly(fail_ratio, seed=seed)
-        servers = [LoopbackServer(toggl, port=toggl_port).start(), LoopbackServer(monday, port=monday_port).start()]
+            for fake in fakes:
+                fake.fail_randomly(fail_ratio, seed=seed)
+        ports = (toggl_port, monday_port, salesforce_port, kantata_port, hubspot_port, harvest_port)
+        servers = [LoopbackServer(fake, port=port).start() for fake, port in zip(fakes, ports, strict=True)]
         self.stdout.write(self.style.SUCCESS("Fake providers are running. Point Billable at them with:"))
         for line in (f"TOGGL_BASE_URL={servers[0].url}", f"TOGGL_API_TOKEN={toggl.token}",
                      f"TOGGL_WORKSPACE_ID={toggl.workspace_id}", f"TOGGL_WEBHOOK_SECRET={webhook_secret}",
                      f"MONDAY_BASE_URL={servers[1].url}", f"MONDAY_API_TOKEN={monday.token}",
-                     f"MONDAY_BOARD_IDS={','.join(board_ids)}"):
+                     f"MONDAY_BOARD_IDS={','.join(board_ids)}",
+                     f"SALESFORCE_BASE_URL={servers[2].url}", f"SALESFORCE_CLIENT_ID={salesforce.client_id}",
+                     f"SALESFORCE_CLIENT_SECRET={salesforce.client_secret}",
+                     f"KANTATA_BASE_URL={servers[3].url}", f"KANTATA_API_TOKEN={kantata.token}",
+                     f"HUBSPOT_BASE_URL={servers[4].url}", f"HUBSPOT_API_TOKEN={hubspot.token}",
+                     f"HARVEST_BASE_URL={servers[5].url}", f"HARVEST_API_TOKEN={harvest.token}",
+                     f"HARVEST_ACCOUNT_ID={harvest.account_id}"):
             self.stdout.write(f"  export {line}")
-        self.stdout.write("Then run `python manage.py sync toggl` (or monday), or leave it to the schedules.\n"
+        self.stdout.write("Then run `python manage.py sync toggl` (or monday, salesforce, kantata, hubspot, "
+                          "harvest), or leave it to the schedules.\n"
                           "Press Ctrl-C to stop.")
         stopping = []
         signal.signal(signal.SIGTERM, lambda *a: stopping.append(True))
-        logged = {toggl: 0, monday: 0}
+        logged = dict.fromkeys(fakes, 0)
         next_change = time.monotonic() + activity if activity else None
         try:
             while not stopping:
                 time.sleep(0.5)
-                for fake in (toggl, monday):
+                for fake in fakes:
                     for request in fake.requests[logged[fake]:]:
-                        self.stdout.write(f"{timezone.localtime():%H:%M:%S} {fake.name:<6} {request.method} "
+                        self.stdout.write(f"{timezone.localtime():%H:%M:%S} {fake.name:<10} {request.method} "
                                           f"{request.path} -> {request.status}")
                     logged[fake] = len(fake.requests)
                 if next_change and time.monotonic() >= next_change:

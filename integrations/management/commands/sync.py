@@ -1,4 +1,4 @@
-"""`python manage.py sync toggl|monday`: one run now, with progress lines and a summary."""
+"""`python manage.py sync <provider> [--stream name]`: one run now, with progress lines and a summary."""
 
 from django.core.management.base import BaseCommand, CommandError
 
