@@ -15,7 +15,7 @@ from rest_framework.settings import api_settings
 
 from approvals.models import ApprovalReason, ApprovalRequest, ApprovalStatus
 from approvals.services import DecisionResult, approval_requests_decide
-from config.api import IdFilter, ModelPermissions
+from config.api import MAX_ID, IdFilter, ModelPermissions
 
 DECIDE = "approvals.decide_approvals"
 BULK_LIMIT = 1000
@@ -48,12 +48,12 @@ class RejectSerializer(serializers.Serializer):
 
 
 class BulkApproveSerializer(ApproveSerializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False,
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False,
                                 max_length=BULK_LIMIT, help_text="Approval request ids.")
 
 
 class BulkRejectSerializer(RejectSerializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False,
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), allow_empty=False,
                                 max_length=BULK_LIMIT, help_text="Approval request ids.")
 
 

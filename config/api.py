@@ -79,10 +79,19 @@ class ReadAnyWriteModelPermissions(ModelPermissions):
         return super().has_permission(request, view)
 
 
+# Ids are 64-bit integers in every database; a larger number is bad input, not a database error.
+MAX_ID = 2**63 - 1
+
+
 class IdFilter(filters.NumberFilter):
     """Filters by a related object's id without loading it: a staff member learns nothing from a miss."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 # The firm's currencies come from the environment, so the schema states the format, not a fixed enum.

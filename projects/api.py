@@ -19,6 +19,7 @@ from billing.models import Allocation
 from billing.pipeline import TimeEntryInput, ingest
 from clients.models import Client
 from config.api import (
+    MAX_ID,
     CurrencyField,
     IdFilter,
     ModelCheckedSerializer,
@@ -264,9 +265,10 @@ class ProjectViewSet(viewsets.ModelViewSet):
 class TimeEntryWriteSerializer(serializers.Serializer):
     """One entry as a caller logs it. Ids are checked by the pipeline, in one batch, with its messages."""
 
-    member = serializers.IntegerField(required=False, allow_null=True, help_text="Defaults to the caller.")
-    project = serializers.IntegerField()
-    task_type = serializers.IntegerField()
+    member = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID,
+                                      help_text="Defaults to the caller.")
+    project = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    task_type = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     work_date = serializers.DateField()
     minutes = serializers.IntegerField(help_text="Whole minutes: more than 0, at most 24 hours a day.")
     description = serializers.CharField(allow_blank=True, default="")
