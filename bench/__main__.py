@@ -165,17 +165,18 @@ def _machine(server: str) -> dict:
 
 
 def _orchestrate(args: argparse.Namespace) -> int:
-    from bench.harness import create_database, drop_database, write_json
+    from bench.harness import create_database, drop_database, template_lock, write_json
     from bench.table import render
 
     names = args.names or BENCHMARKS
     started = time.perf_counter()
-    _ensure_template(args)
     results, failed = [], []
     for name in names:
         database = f"{TEMPLATE}_{name}"
-        _log(f"{name}: database {database}")
-        create_database(args.server, database, template=TEMPLATE)
+        with template_lock(args.server):
+            _ensure_template(args)
+            _log(f"{name}: database {database}")
+            create_database(args.server, database, template=TEMPLATE)
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
             out_path = out.name
         try:

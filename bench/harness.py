@@ -7,6 +7,7 @@ where it started, Python objects and libpq buffers alike), never a leftover of a
 small and a large run of the same operation are measured the same way.
 """
 
+import contextlib
 import json
 import os
 import pickle
@@ -257,6 +258,21 @@ def create_database(server_url: str, name: str, *, template: str | None = None) 
             admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         else:
             admin.execute(f'CREATE DATABASE "{name}"')
+
+
+@contextlib.contextmanager
+def template_lock(server_url: str):
+    """Hold the server-wide lock on the template database: one process builds or copies it at a time.
+
+    Two runs on one server (or a run while the template is being rebuilt after a migration changed) would
+    otherwise see a half-built template or fail to copy one that another session is connected to.
+    """
+    with admin_connection(server_url) as admin:
+        admin.execute("SELECT pg_advisory_lock(hashtext('billable_bench template'))")
+        try:
+            yield
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(hashtext('billable_bench template'))")
 
 
 def database_comment(server_url: str, name: str) -> str | None:
