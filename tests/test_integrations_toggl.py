@@ -452,3 +452,96 @@ def test_the_fake_answers_as_toggl_does(fake_toggl, settings):
                        classify=classify)
     with pytest.raises(PermanentError, match="403"):
         wrong.get_json("/api/v9/me")
+
+
+# --- the same Toggl entry through the CSV export and the connector ------------------------------------------
+
+
+def _export(tmp_path, firm, start: datetime, minutes: int, description: str = "Wireframes"):
+    """Toggl's detailed export of one of Ann's entries, written in the firm's time zone (UTC here)."""
+    end = start + timedelta(minutes=minutes)
+    header = ("User,Email,Client,Project,Task,Description,Billable,Start date,Start time,End date,End time,"
+              "Duration,Tags")
+    row = (f"Ann Archer,ann@firm.test,{firm.project.client.name},{firm.project.name},,{description},Yes,"
+           f"{start:%Y-%m-%d},{start:%H:%M:%S},{end:%Y-%m-%d},{end:%H:%M:%S},"
+           f"{minutes // 60:02d}:{minutes % 60:02d}:00,")
+    path = tmp_path / "toggl_export.csv"
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def firm_in_utc(firm, settings):
+    settings.TIME_ZONE = "UTC"
+    return firm
+
+
+def test_an_entry_imported_from_an_export_is_taken_over_by_the_connector_not_landed_twice(firm_in_utc, fake_toggl,
+                                                                                          tmp_path):
+    from billing.csv_import import import_time_csv
+
+    firm = firm_in_utc
+    start = _at(3)
+    imported = import_time_csv(file=_export(tmp_path, firm, start, 60), format="toggl", dry_run=False,
+                               acting_user=None)
+    assert imported.created == 1, imported.rejected
+    row = _entries().get()
+    assert row.external_id.startswith("row-")
+
+    synced = fake_toggl.add_entry(user_id=firm.toggl_ann, project_id=firm.toggl_project, start=start,
+                                  seconds=90 * 60, description="Wireframes")
+    run = _sync()
+
+    assert run.status == RunStatus.SUCCEEDED, run.errors
+    assert (run.created, run.updated, run.deleted) == (0, 1, 0)
+    stored = _entries().get()
+    assert (stored.id, stored.external_id, stored.minutes) == (row.id, str(synced["id"]), 90)
+
+
+def test_an_export_of_weeks_already_synced_updates_the_synced_entries(firm_in_utc, fake_toggl, tmp_path):
+    from billing.csv_import import import_time_csv
+
+    firm = firm_in_utc
+    start = _at(5, hour=14)
+    synced = fake_toggl.add_entry(user_id=firm.toggl_ann, project_id=firm.toggl_project, start=start,
+                                  seconds=3600, description="Wireframes")
+    _sync()
+
+    report = import_time_csv(file=_export(tmp_path, firm, start, 45), format="toggl", dry_run=False,
+                             acting_user=None)
+
+    assert (report.created, report.updated, report.rejected) == (0, 1, [])
+    stored = _entries().get()
+    assert (stored.external_id, stored.minutes) == (str(synced["id"]), 45)
+
+
+def test_an_invoiced_export_row_met_again_by_the_connector_is_a_conflict_not_a_second_bill(firm_in_utc,
+                                                                                          fake_toggl, tmp_path):
+    from billing.csv_import import import_time_csv
+
+    firm = firm_in_utc
+    start = _at(4)
+    import_time_csv(file=_export(tmp_path, firm, start, 60), format="toggl", dry_run=False, acting_user=None)
+    day = start.date()
+    billing_run_create(period_start=day, period_end=day)
+    assert _entries().get().status == EntryStatus.INVOICED
+
+    fake_toggl.add_entry(user_id=firm.toggl_ann, project_id=firm.toggl_project, start=start, seconds=7200,
+                         description="Wireframes")
+    run = _sync()
+
+    assert (run.created, run.conflicts) == (0, 1)
+    stored = _entries().get()
+    assert (stored.minutes, stored.status) == (60, EntryStatus.INVOICED)
+    assert "minutes: 60 → 120" in stored.conflict
+
+
+def test_two_entries_of_one_person_at_the_same_second_with_different_toggl_ids_stay_two(firm, fake_toggl):
+    start = _at(6)
+    for seconds in (1800, 2700):
+        fake_toggl.add_entry(user_id=firm.toggl_ann, project_id=firm.toggl_project, start=start, seconds=seconds)
+
+    run = _sync()
+
+    assert run.created == 2
+    assert sorted(_entries().values_list("minutes", flat=True)) == [30, 45]

@@ -11,6 +11,8 @@ from billing.csv_import.parsing import ParsedEntry
 from billing.csv_import.reading import CsvFileError, decode, read_table
 from billing.csv_import.resolver import resolve
 from billing.pipeline import ingest
+from projects.models import EntrySource
+from projects.toggl_identity import match_toggl_entries
 
 # Rows recorded per pipeline call: bounds the size of each query's IN list (SQLite caps the
 # parameters of a statement) and lets the command show progress on big files.
@@ -108,7 +110,11 @@ def _mark_duplicates(entries: list[ParsedEntry]) -> None:
 
 def _record(inputs, source: str, acting_user, report: ImportReport, progress) -> None:
     for start in range(0, len(inputs), BATCH_SIZE):
-        result = ingest(inputs[start:start + BATCH_SIZE], source, acting_user=acting_user)
+        batch = inputs[start:start + BATCH_SIZE]
+        if source == EntrySource.TOGGL:
+            # The export has no Toggl ids: an entry already here (synced, or from an earlier export) is updated.
+            match_toggl_entries(batch)
+        result = ingest(batch, source, acting_user=acting_user)
         report.created += len(result.created)
         report.updated += len(result.updated)
         report.unchanged += len(result.unchanged)

@@ -6,8 +6,9 @@ time). Dates and times are read in the firm's time zone.
 
 The export carries no id of Toggl's, so a row's external id is a hash of what identifies it (email,
 client, project, start, end, description, duration). Importing the same file again changes nothing,
-and a change of task or billable flag updates the entry; but editing one of the hashed fields in
-Toggl and importing again creates a new entry beside the old one.
+and a change of task or billable flag updates the entry. An edit of a hashed field gives the row another
+hash, but the person and the start still identify the entry (projects/toggl_identity.py), so importing
+again updates it, and an entry the Toggl connector synced is updated, not imported a second time.
 """
 
 from datetime import datetime

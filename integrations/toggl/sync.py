@@ -38,6 +38,7 @@ from integrations.runs import SyncContext, retry_quarantined
 from integrations.toggl.client import PAGE_SIZE, TogglClient
 from integrations.toggl.mapping import TogglDirectory, entries_from_report_row, parse_entry, to_inbound
 from projects.models import EntrySource
+from projects.toggl_identity import match_toggl_entries
 
 SLICE_DAYS = 31
 MARGIN = timedelta(days=1)
@@ -68,8 +69,12 @@ def _quarantined_started(lower: datetime, upper: datetime) -> set[str]:
 
 def _land(ctx: SyncContext, entries, directory: TogglDirectory | None):
     with transaction.atomic():
-        landed = land_entries(provider=Provider.TOGGL, source=EntrySource.TOGGL,
-                              entries=to_inbound(entries, directory))
+        inbound = to_inbound(entries, directory)
+        # An entry imported earlier from a Toggl CSV export takes its Toggl id here instead of landing twice.
+        for item in inbound:
+            item.input.external_id = item.external_id
+        match_toggl_entries([item.input for item in inbound])
+        landed = land_entries(provider=Provider.TOGGL, source=EntrySource.TOGGL, entries=inbound)
     ctx.absorb(landed)
     for note in directory.notes if directory else []:
         ctx.note(note)
