@@ -17,17 +17,21 @@ from billing.client_messages import invoice_recipients, send_client_message
 from billing.lifecycle import InvoiceStateError, _event, _locked, invoice_finalize
 from billing.models import (
     Allocation,
+    ContractCharge,
     DisputeStatus,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
     LineDispute,
+    LineKind,
     MessageKind,
 )
 from billing.money import amount_for, hours, round_money
 from projects.models import EntryStatus, TimeEntry
 
 SALT = "billable.invoice-review"
+# Lines priced by the hour: taking time off them takes its amount off too.
+HOURLY_KINDS = (LineKind.TIME, LineKind.RETAINER_OVERAGE)
 
 
 class ReviewLinkError(Exception):
@@ -160,6 +164,15 @@ def dispute_resolve(*, dispute: LineDispute, user, resolution: str, remove_entry
     return dispute
 
 
+def _minutes_shown(line: InvoiceLine, allocation: Allocation) -> int:
+    """The minutes an allocation adds to its line: billed, covered by the retainer fee, or over the cap."""
+    if line.kind in HOURLY_KINDS:
+        return allocation.minutes
+    if line.kind == LineKind.RETAINER_FEE:
+        return allocation.covered_minutes
+    return allocation.over_cap_minutes
+
+
 def _remove_entries(line: InvoiceLine, entry_ids: set[int], release: bool) -> None:
     if not entry_ids:
         raise ValidationError({"entries": "Choose the entries to take off the line, or dismiss the dispute."})
@@ -167,7 +180,7 @@ def _remove_entries(line: InvoiceLine, entry_ids: set[int], release: bool) -> No
     missing = entry_ids - {a.time_entry_id for a in allocations}
     if missing:
         raise ValidationError({"entries": f"Not on this line: {', '.join(map(str, sorted(missing)))}."})
-    removed = sum(a.minutes for a in allocations)
+    removed = sum(_minutes_shown(line, a) for a in allocations)
     if release:
         Allocation.objects.filter(pk__in=[a.pk for a in allocations]).delete()
         TimeEntry.objects.filter(id__in=entry_ids).update(status=EntryStatus.APPROVED)
@@ -175,8 +188,13 @@ def _remove_entries(line: InvoiceLine, entry_ids: set[int], release: bool) -> No
         # A write-off keeps the entry tied to this line at zero, so no later run bills it.
         Allocation.objects.filter(pk__in=[a.pk for a in allocations]).update(minutes=0, amount=0, written_off=True)
     line.minutes -= removed
-    line.quantity = hours(line.minutes)
-    line.amount = amount_for(line.minutes, line.unit_rate)
+    if line.kind in HOURLY_KINDS:
+        line.quantity = hours(line.minutes)
+        line.amount = amount_for(line.minutes, line.unit_rate)
+    elif not ContractCharge.objects.filter(line=line).exists():
+        # Covered or over-cap time at no charge: only the hours shown change.
+        line.quantity = hours(line.minutes)
+    # A fee line (retainer, installment, milestone) keeps its amount: the fee is owed whatever time it covers.
     line.save(update_fields=["minutes", "quantity", "amount"])
     invoice = line.invoice
     invoice.subtotal = sum(invoice.lines.values_list("amount", flat=True))

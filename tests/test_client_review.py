@@ -18,7 +18,7 @@ from billing.invoicing import billing_run_create
 from billing.lifecycle import invoice_finalize
 from billing.models import DisputeStatus, Invoice, InvoiceEvent, LineDispute
 from billing.pipeline import TimeEntryInput, ingest
-from billing.review import invoice_send_preview, review_token
+from billing.review import invoice_send_preview, review_dispute, review_token
 from clients.models import LineGrouping
 from projects.models import EntrySource, EntryStatus, TimeEntry
 from tests.billing_helpers import MARCH
@@ -308,3 +308,33 @@ def test_the_page_costs_the_same_queries_for_2_lines_as_for_30(client, staff_mem
     many = _queries_for_page(client, other_staff_member, 30, "large")
     # The invoice; its lines; their time (entries, members, task types joined); their disputes.
     assert few == many == 4
+
+
+def test_taking_covered_time_off_a_retainer_fee_line_keeps_the_fee(staff_member, finance):
+    """The March retainer (100.00 for 1 hour) covers two 30-minute entries; the client disputes one of them.
+
+    The fee is owed whatever time it covers: the line shows 30 minutes fewer and still bills 100.00.
+    """
+    from billing.models import LineKind
+    from billing.review import dispute_resolve
+    from clients.models import BillingType
+
+    contract = ContractFactory(billing_type=BillingType.RETAINER, retainer_hours=Decimal("1.00"),
+                               retainer_amount=Money("100.00", "USD"))
+    project = ProjectFactory(contract=contract, code="acme-care")
+    RateFactory(contract=contract, hourly_rate=Money("120.00", "USD"))
+    dev = TaskTypeFactory(code="dev", name="Development")
+    first, second = log_time(staff_member, project, [(dev, dt.date(2026, 3, 2), 30, "Patching"),
+                                                     (dev, dt.date(2026, 3, 3), 30, "Upgrade")])
+    [invoice] = billing_run_create(period_start=dt.date(2026, 3, 1), period_end=dt.date(2026, 3, 31)).invoices
+    fee = invoice.lines.get(kind=LineKind.RETAINER_FEE)
+    assert (fee.minutes, fee.amount, invoice.subtotal) == (60, Decimal("100.00"), Decimal("100.00"))
+
+    dispute = review_dispute(invoice=invoice, line_id=fee.id, comment="We did not ask for this on the 3rd.")
+    dispute_resolve(dispute=dispute, user=finance.user, resolution="Taken off; the retainer stands.",
+                    remove_entry_ids=[second.id], release=False)
+
+    fee.refresh_from_db()
+    invoice.refresh_from_db()
+    assert (fee.minutes, fee.quantity, fee.amount) == (30, Decimal("1.00"), Decimal("100.00"))
+    assert invoice.subtotal == Decimal("100.00")
