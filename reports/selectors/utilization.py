@@ -22,13 +22,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DecimalField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+)
+from django.db.models.functions import TruncMonth
 
 from projects.models import TeamMember, TimeEntry
 from reports.db import one_place
 from reports.scope import PROCESSED_STATUSES, ReportScope, weekdays_between
-from reports.selectors.common import CHUNK_SIZE, hours
+from reports.selectors.common import hours
 
 GROUPINGS = ("member", "role", "firm")
 
@@ -78,72 +89,123 @@ def counted_members(scope: ReportScope):
     return members.filter(Q(is_active=True) | logged_in_scope)
 
 
-def _with_time(scope: ReportScope):
-    """Members annotated with their logged and billable minutes in scope (one correlated sum each)."""
-    own = _entries(scope).filter(scope.work_filter(), member=OuterRef("pk")).order_by().values("member")
-    logged = Subquery(own.annotate(total=Sum("minutes")).values("total"))
-    billable = Subquery(own.annotate(total=Sum("billable_minutes")).values("total"))
-    return counted_members(scope).annotate(
-        logged=Coalesce(logged, Value(0)), billable=Coalesce(billable, Value(0))
+def _blank(field) -> Value:
+    """A typed NULL: a column one part of a UNION has no value for."""
+    return Value(None, output_field=field)
+
+
+def _member_rows(scope: ReportScope) -> list[dict]:
+    """The counted members in name order: key, member_name, weekly, member_role, role_name, logged, billable.
+
+    One query of two parts: the entries in scope summed per member (GROUP BY member_id alone, which
+    PostgreSQL runs in parallel like a hand-written report), and every member the people filters allow with
+    their details; the two are matched here by member id. A sum per member in a correlated subquery reads
+    each member's entries through an index a heap page at a time; grouping by the member's name and role too
+    makes PostgreSQL expect about one group per entry (and JIT-compile the query); looking each member up
+    inside the grouped query stops it running in parallel.
+    """
+    totals = (
+        _entries(scope)
+        .filter(scope.entry_filter())
+        .order_by()
+        .values(key=F("member_id"))
+        .annotate(
+            logged=Sum("minutes"),
+            billable=Sum("billable_minutes"),
+            member_name=_blank(CharField()),
+            weekly=_blank(DecimalField()),
+            member_role=_blank(IntegerField()),
+            role_name=_blank(CharField()),
+            active=_blank(BooleanField()),
+        )
     )
+    people = TeamMember.objects.order_by()
+    if scope.member_id is not None:
+        people = people.filter(pk=scope.member_id)
+    if scope.role_id is not None:
+        people = people.filter(role_id=scope.role_id)
+    details = people.values(
+        key=F("id"),
+        logged=_blank(IntegerField()),
+        billable=_blank(IntegerField()),
+        member_name=F("name"),
+        weekly=F("weekly_capacity_hours"),
+        member_role=F("role_id"),
+        role_name=F("role__name"),
+        active=F("is_active"),
+    )
+    minutes, members = {}, []
+    # Two rows a member at most, so read at once: PostgreSQL plans a server-side cursor (iterator()) serially.
+    for row in totals.union(details, all=True).order_by("member_name", "key"):
+        if row["member_name"] is None:
+            minutes[row["key"]] = (row["logged"], row["billable"])
+        else:
+            members.append(row)
+    counted = []
+    for member in members:
+        logged, billable = minutes.get(member["key"], (None, None))
+        # Time in scope counts a member; without it, only an active one and only without a work filter.
+        if logged is None and (scope.filters_work or not member["active"]):
+            continue
+        counted.append({**member, "logged": logged or 0, "billable": billable or 0})
+    return counted
+
+
+@dataclass
+class _Group:
+    """Members rolled up into a role or the firm: capacities and minutes are exact sums."""
+
+    key: int | None
+    name: str
+    weekly: Decimal = Decimal(0)
+    logged: int = 0
+    billable: int = 0
+    members: int = 0
+
+    def add(self, row: dict) -> None:
+        self.weekly += row["weekly"] or 0
+        self.logged += row["logged"] or 0
+        self.billable += row["billable"] or 0
+        self.members += 1
 
 
 def utilization(*, scope: ReportScope, group_by: str = "member") -> Iterator[UtilizationRow]:
-    """Utilization rows for the range, one query, read in chunks (see the module docstring)."""
+    """Utilization rows for the range from one query (see the module docstring).
+
+    Roles and the firm add up the member rows: a firm has hundreds of members, not millions.
+    """
     if group_by not in GROUPINGS:
         raise ValueError(f"group_by must be one of {', '.join(GROUPINGS)}")
     weekdays = scope.weekdays
-    members = _with_time(scope)
+    rows = _member_rows(scope)
     if group_by == "member":
-        rows = members.values(
-            "id", "name", "weekly_capacity_hours", "logged", "billable", "role__name"
-        ).order_by("name", "id")
-        for row in rows.iterator(chunk_size=CHUNK_SIZE):
+        for row in rows:
             yield _row(
-                row["id"],
-                row["name"],
-                row["weekly_capacity_hours"],
+                row["key"],
+                row["member_name"],
+                row["weekly"],
                 weekdays,
                 row["logged"],
                 row["billable"],
-                role_name=row["role__name"],
+                role_name=row["role_name"],
             )
-    elif group_by == "role":
-        rows = (
-            members.values("role_id", "role__name")
-            .annotate(
-                weekly=Sum("weekly_capacity_hours"),
-                logged_total=Sum("logged"),
-                billable_total=Sum("billable"),
-                head_count=Count("id"),
-            )
-            .order_by("role__name", "role_id")
-        )
-        for row in rows.iterator(chunk_size=CHUNK_SIZE):
-            yield _row(
-                row["role_id"],
-                row["role__name"],
-                row["weekly"],
-                weekdays,
-                row["logged_total"] or 0,
-                row["billable_total"] or 0,
-                members=row["head_count"],
-            )
-    else:
-        total = members.aggregate(
-            weekly=Sum("weekly_capacity_hours"),
-            logged_total=Sum("logged"),
-            billable_total=Sum("billable"),
-            head_count=Count("id"),
-        )
+        return
+    groups: dict[int | None, _Group] = {}
+    for row in rows:
+        key = row["member_role"] if group_by == "role" else None
+        name = row["role_name"] if group_by == "role" else settings.FIRM_NAME
+        groups.setdefault(key, _Group(key, name)).add(row)
+    if group_by == "firm" and not groups:
+        groups[None] = _Group(None, settings.FIRM_NAME)
+    for group in sorted(groups.values(), key=lambda group: (group.name, group.key or 0)):
         yield _row(
-            None,
-            settings.FIRM_NAME,
-            total["weekly"],
+            group.key,
+            group.name,
+            group.weekly,
             weekdays,
-            total["logged_total"] or 0,
-            total["billable_total"] or 0,
-            members=total["head_count"] or 0,
+            group.logged,
+            group.billable,
+            members=group.members,
         )
 
 
