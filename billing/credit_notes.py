@@ -35,6 +35,27 @@ class CreditRequest:
     minutes: int | None = None
 
 
+def _billed_again_elsewhere(invoice: Invoice, entry_ids: list[int]) -> dict[int, Invoice]:
+    """The invoice (issued or draft) that now bills each of these entries, where it is not `invoice`.
+
+    An entry billed again after an earlier release has its live allocation there. Minutes released here
+    could then never come back to a billing run, so such a release is refused. The entries are locked
+    first: a billing run taking them at this moment finishes before we look, or waits for this note.
+    """
+    list(TimeEntry.objects.select_for_update().filter(id__in=entry_ids).order_by("id").values_list("id"))
+    live = (Allocation.objects.filter(time_entry_id__in=entry_ids, is_live=True).exclude(line__invoice=invoice)
+            .select_related("line__invoice__client"))
+    return {allocation.time_entry_id: allocation.line.invoice for allocation in live}
+
+
+def _rebilled_message(entry_id: int, other: Invoice) -> str:
+    if other.status == InvoiceStatus.DRAFT:
+        return (f"Entry {entry_id} is billed again on draft invoice {other.id} after an earlier release: delete "
+                "that draft before releasing more of it, or write these minutes off.")
+    return (f"Entry {entry_id} is billed again on {other.number} after an earlier release: credit it on "
+            f"{other.number} to release more of it, or write these minutes off.")
+
+
 def credit_note_create(*, invoice: Invoice, parts: list[CreditRequest], release: bool, user=None,
                        reason: str = "") -> Invoice:
     """Issue a numbered credit note reversing these parts of the invoice's allocations."""
@@ -50,6 +71,7 @@ def credit_note_create(*, invoice: Invoice, parts: list[CreditRequest], release:
             .filter(line__invoice=invoice, reverses__isnull=True, minutes__gt=0)
             .select_related("line", "time_entry")
         }
+        rebilled = _billed_again_elsewhere(invoice, [part.time_entry_id for part in parts]) if release else {}
         errors, credits = [], []
         seen = set()
         for part in parts:
@@ -64,6 +86,8 @@ def credit_note_create(*, invoice: Invoice, parts: list[CreditRequest], release:
             elif part.minutes is not None and not 0 < part.minutes <= left:
                 errors.append({"minutes": [f"Between 1 and {left} minutes of entry {part.time_entry_id} "
                                            "can be credited."]})
+            elif part.time_entry_id in rebilled:
+                errors.append({"time_entry": [_rebilled_message(part.time_entry_id, rebilled[part.time_entry_id])]})
             else:
                 errors.append({})
                 credits.append((original, part.minutes if part.minutes is not None else left))

@@ -3,16 +3,22 @@
 A run locks the candidate entries, groups them into invoices by the client's consolidation and into
 lines by its grouping and rate, ties every entry to one line with an allocation, and records fees as
 charges that can be taken once. Deleting a draft releases everything it held.
+
+A run reads its entries as plain rows through one cursor, ordered by client, builds one client's drafts at
+a time and writes finished clients in batches, so its memory and its statements do not grow with the
+month's entries (issue #7).
 """
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from billing.models import (
@@ -38,11 +44,65 @@ from clients.models import (
     FixedFeeSchedule,
     LineGrouping,
 )
-from projects.models import EntryStatus, TimeEntry
+from projects.models import EntryStatus, Project, TaskType, TeamMember, TimeEntry
 
 
 class BillingConflict(Exception):
     """Another billing run took the same fee or entries at the same moment; nothing was saved."""
+
+
+# A run reads its entries this many at a time, client by client, and writes the drafts of finished clients
+# once this many allocations wait: memory is bounded by that batch and the largest client, not by the month.
+ENTRY_CHUNK = 2000
+WRITE_AT = 5000
+
+
+class _Entry(NamedTuple):
+    """What billing needs of a time entry: one row read from the database, no model instance."""
+
+    id: int
+    project_id: int
+    member_id: int
+    task_type_id: int
+    work_date: dt.date
+    description: str
+    billable_minutes: int
+    covered_minutes: int
+    over_cap_minutes: int
+    rate: Decimal | None
+    client_id: int
+    # Billed on an issued invoice before (and released since): what is left to bill is worked out later.
+    billed_before: bool
+
+
+ENTRY_FIELDS = ("id", "project_id", "member_id", "task_type_id", "work_date", "description", "billable_minutes",
+                "covered_minutes", "over_cap_minutes", "rate", "project__client_id", "billed_before")
+
+
+@dataclass
+class _Firm:
+    """The clients, contracts, projects, people and task types behind the entries, read once per run."""
+
+    clients: dict[int, Client]
+    contracts: dict[int, Contract]
+    projects: dict[int, tuple[str, int]]  # project id: (name, contract id)
+    members: dict[int, str]
+    task_types: dict[int, str]
+
+
+def _firm(client: Client | None) -> _Firm:
+    clients = {c.id: c for c in (Client.objects.filter(pk=client.pk) if client else Client.objects.all())}
+    contracts = {}
+    for contract in Contract.objects.filter(client_id__in=clients) if client else Contract.objects.all():
+        contract.client = clients[contract.client_id]
+        contracts[contract.id] = contract
+    projects = Project.objects.filter(client_id__in=clients) if client else Project.objects.all()
+    return _Firm(
+        clients=clients, contracts=contracts,
+        projects={pk: (name, contract_id) for pk, name, contract_id in projects.values_list("id", "name", "contract")},
+        members=dict(TeamMember.objects.order_by().values_list("id", "name")),
+        task_types=dict(TaskType.objects.order_by().values_list("id", "name")),
+    )
 
 
 @dataclass
@@ -57,7 +117,8 @@ class _Line:
     # Fees are one unit; informational lines (over cap, covered by a retainer) show their hours.
     is_fee: bool = False
     sort_key: tuple = ()
-    allocations: list[Allocation] = field(default_factory=list)
+    # (entry id, minutes, amount, covered minutes, over-cap minutes): the allocations, as rows to insert.
+    allocations: list[tuple] = field(default_factory=list)
     charge: ContractCharge | None = None
 
     @property
@@ -86,20 +147,20 @@ class BillingRunResult:
     invoices: list[Invoice]
 
 
-def _grouping(entry: TimeEntry, grouping: str) -> tuple[tuple, str]:
+def _grouping(entry: _Entry, grouping: str, firm: _Firm) -> tuple[tuple, str]:
     """The line key and description of an entry under the client's grouping."""
     if grouping == LineGrouping.MEMBER:
-        return ("member", entry.member_id), entry.member.name
+        return ("member", entry.member_id), firm.members[entry.member_id]
     if grouping == LineGrouping.PROJECT:
-        return ("project", entry.project_id), entry.project.name
+        return ("project", entry.project_id), firm.projects[entry.project_id][0]
     if grouping == LineGrouping.DAY:
         return ("day", entry.work_date), f"{entry.work_date:%a %d %b %Y}"
     if grouping == LineGrouping.DETAILED:
-        text = f"{entry.work_date:%Y-%m-%d} · {entry.member.name} · {entry.task_type.name}"
+        text = f"{entry.work_date:%Y-%m-%d} · {firm.members[entry.member_id]} · {firm.task_types[entry.task_type_id]}"
         if entry.description:
             text += f" · {entry.description}"
         return ("entry", entry.id), text[:300]
-    return ("task_type", entry.task_type_id), entry.task_type.name
+    return ("task_type", entry.task_type_id), firm.task_types[entry.task_type_id]
 
 
 def _line_order(group_key: tuple, label: str) -> str:
@@ -119,8 +180,10 @@ def _invoice_key(client: Client, contract: Contract, project_id: int | None):
 
 
 class _Builder:
-    def __init__(self, start: dt.date, end: dt.date):
-        self.start, self.end = start, end
+    """The drafts of one client: its entries on lines, then its due fees."""
+
+    def __init__(self, start: dt.date, end: dt.date, firm: _Firm):
+        self.start, self.end, self.firm = start, end, firm
         self.drafts: dict[tuple, _Draft] = {}
 
     def draft(self, client: Client, contract: Contract, project_id: int | None) -> _Draft:
@@ -141,15 +204,18 @@ class _Builder:
             draft.lines[key] = factory()
         return draft.lines[key]
 
-    def add_entry(self, entry: TimeEntry, already_billed: int) -> None:
-        contract, client = entry.project.contract, entry.project.client
+    def add_entry(self, entry: _Entry, already_billed: int) -> None:
+        """Put the entry on its line; once billed before, only what credit notes released is billed, at the rate
+        (the retainer fee and the over-cap line of the first invoice still account for the rest)."""
+        contract = self.firm.contracts[self.firm.projects[entry.project_id][1]]
+        client = self.firm.clients[entry.client_id]
         draft = self.draft(client, contract, entry.project_id)
-        rate = entry.rate.amount if entry.rate is not None else ZERO
+        rate = entry.rate if entry.rate is not None else ZERO
         billable = entry.billable_minutes - already_billed
         covered = entry.covered_minutes if not already_billed else 0
         over_cap = entry.over_cap_minutes if not already_billed else 0
         billed_at_rate = billable - covered
-        group_key, description = _grouping(entry, client.line_grouping)
+        group_key, description = _grouping(entry, client.line_grouping, self.firm)
 
         if billed_at_rate > 0:
             kind = LineKind.RETAINER_OVERAGE if contract.billing_type == BillingType.RETAINER else LineKind.TIME
@@ -175,8 +241,7 @@ class _Builder:
             minutes, amount = 0, ZERO
         if over_cap:
             self._over_cap_line(draft, contract).minutes += over_cap
-        line.allocations.append(Allocation(time_entry=entry, minutes=minutes, amount=amount,
-                                           covered_minutes=covered, over_cap_minutes=over_cap))
+        line.allocations.append((entry.id, minutes, amount, covered, over_cap))
 
     def _over_cap_line(self, draft: _Draft, contract: Contract) -> _Line:
         return self.line(draft, (LineKind.OVER_CAP, contract.id), lambda: _Line(
@@ -208,15 +273,40 @@ def _installments(contract: Contract) -> list[tuple[dt.date, dt.date, Decimal]]:
     return [(start, end, amount) for (start, end), amount in zip(periods, amounts, strict=True)]
 
 
-def _add_fees(builder: _Builder, client_filter: Q, taken: set) -> None:
-    contracts = Contract.objects.filter(client_filter, status=ContractStatus.ACTIVE, start_date__lte=builder.end) \
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=builder.start)) \
-        .filter(billing_type__in=(BillingType.RETAINER, BillingType.FIXED_FEE)).select_related("client")
+@dataclass
+class _Fees:
+    """The retainer and fixed-fee contracts active in the period, their completed milestones, and the fees
+    already on an invoice; read once per run, billed client by client."""
+
+    contracts: dict[int, list[Contract]]  # by client id
+    milestones: dict[int, list[FeeMilestone]]  # by contract id
+    taken: set
+
+
+def _fees(firm: _Firm, client: Client | None, start: dt.date, end: dt.date) -> _Fees:
+    contracts = defaultdict(list)
+    for contract in firm.contracts.values():
+        if contract.status == ContractStatus.ACTIVE and contract.start_date <= end \
+                and (contract.end_date is None or contract.end_date >= start) \
+                and contract.billing_type in (BillingType.RETAINER, BillingType.FIXED_FEE):
+            contracts[contract.client_id].append(contract)
     milestones = defaultdict(list)
-    for milestone in FeeMilestone.objects.filter(contract__in=contracts, completed_on__isnull=False,
-                                                 completed_on__lte=builder.end):
-        milestones[milestone.contract_id].append(milestone)
-    for contract in contracts:
+    if contracts:
+        fee_contracts = [c.id for each in contracts.values() for c in each]
+        for milestone in FeeMilestone.objects.filter(contract__in=fee_contracts, completed_on__isnull=False,
+                                                     completed_on__lte=end):
+            milestones[milestone.contract_id].append(milestone)
+    charges = ContractCharge.objects.filter(contract__in=firm.contracts) if client is not None \
+        else ContractCharge.objects.all()
+    taken = {(contract_id, kind, milestone_id or period_start) for contract_id, kind, period_start, milestone_id
+             in charges.values_list("contract_id", "kind", "period_start", "milestone_id")}
+    return _Fees(contracts=contracts, milestones=milestones, taken=taken)
+
+
+def _add_fees(builder: _Builder, contracts: list[Contract], fees: _Fees) -> None:
+    """A client's due retainer months, completed milestones and fixed-fee installments not yet billed."""
+    taken = fees.taken
+    for contract in sorted(contracts, key=lambda c: c.id):
         if contract.billing_type == BillingType.RETAINER and contract.retainer_amount is not None:
             first = max(builder.start, contract.start_date)
             last = min(builder.end, contract.end_date or builder.end)
@@ -226,7 +316,7 @@ def _add_fees(builder: _Builder, client_filter: Q, taken: set) -> None:
                                     f"Retainer {month:%B %Y} ({contract.number}), covering "
                                     f"{contract.retainer_hours:.2f} h")
         elif contract.fixed_fee_schedule == FixedFeeSchedule.MILESTONES:
-            for milestone in milestones[contract.id]:
+            for milestone in fees.milestones[contract.id]:
                 if (contract.id, LineKind.MILESTONE, milestone.id) not in taken:
                     builder.add_fee(contract, LineKind.MILESTONE, milestone.completed_on, milestone.amount.amount,
                                     f"Milestone: {milestone.name} ({contract.number})", milestone=milestone)
@@ -239,66 +329,171 @@ def _add_fees(builder: _Builder, client_filter: Q, taken: set) -> None:
                                     f"{start:%d %b} to {end:%d %b %Y}")
 
 
-def _taken_charges(client: Client | None) -> set:
-    """Fees already on an invoice: (contract, kind, period start), or (contract, kind, milestone)."""
-    charges = ContractCharge.objects.all() if client is None else ContractCharge.objects.filter(contract__client=client)
-    return {(contract_id, kind, milestone_id or period_start) for contract_id, kind, period_start, milestone_id
-            in charges.values_list("contract_id", "kind", "period_start", "milestone_id")}
+def _issued_originals():
+    """Allocations that billed an entry and no longer hold it, but still account for some of its minutes.
+
+    On an issued invoice, a credit note released part of the entry. On a void invoice, the void released
+    an entry a credit note had partly written off: the written-off minutes stay consumed.
+    """
+    return Allocation.objects.filter(
+        Q(line__invoice__status__in=ISSUED_STATUSES) | Q(line__invoice__status=InvoiceStatus.VOID, written_off=True),
+        is_live=False, reverses__isnull=True)
 
 
 def _already_billed(entry_ids: list[int]) -> dict[int, int]:
-    """Minutes of each entry still billed on issued invoices after earlier credits that released it."""
-    rows = (Allocation.objects.filter(time_entry_id__in=entry_ids, is_live=False, reverses__isnull=True,
-                                      line__invoice__status__in=ISSUED_STATUSES)
-            .values("time_entry_id").annotate(billed=Sum("minutes"), credited=Sum("credited_minutes")))
-    return {row["time_entry_id"]: (row["billed"] or 0) - (row["credited"] or 0) for row in rows}
+    """Minutes of each entry that issued invoices still account for, after credit notes that released some.
+
+    An entry comes back to a billing run only when a credit note released part of it (or a void released
+    it). What its earlier allocations still hold stays consumed: minutes billed at the rate and not
+    credited, minutes written off (credited, but never to be billed again), and minutes the retainer fee
+    covered. Only the released minutes are left to bill.
+    """
+    originals = _issued_originals().filter(time_entry_id__in=entry_ids)
+    # A void annuls what its invoice billed; only what a credit note wrote off before the void stays consumed.
+    rows = originals.filter(line__invoice__status__in=ISSUED_STATUSES).values("time_entry_id").annotate(
+        billed=Sum("minutes"), covered=Sum("covered_minutes"), credited=Sum("credited_minutes"))
+    # Reversals are negative; a written-off reversal's minutes stay consumed.
+    written_off = dict(Allocation.objects.filter(reverses__in=originals, written_off=True)
+                       .values("time_entry_id").annotate(minutes=Sum("minutes"))
+                       .values_list("time_entry_id", "minutes"))
+    consumed = {entry_id: -minutes for entry_id, minutes in written_off.items()}
+    for row in rows:
+        consumed[row["time_entry_id"]] = (consumed.get(row["time_entry_id"], 0) + (row["billed"] or 0)
+                                          + (row["covered"] or 0) - (row["credited"] or 0))
+    return consumed
 
 
-def _save(builder: _Builder, run: BillingRun, user) -> list[Invoice]:
-    invoices, lines, allocations, charges = [], [], [], []
-    for draft in builder.drafts.values():
-        if not draft.lines:
+def _bill_client(builder: _Builder, entries: list[_Entry], fee_contracts: list[Contract], fees: _Fees) -> None:
+    # Read under the lock the run holds on these entries, so a credit note cannot release more meanwhile.
+    rebilled = [entry.id for entry in entries if entry.billed_before]
+    billed_before = _already_billed(rebilled) if rebilled else {}
+    for entry in entries:
+        already = billed_before.get(entry.id, 0)
+        if already >= entry.billable_minutes and already:
             continue
-        invoice = Invoice(
-            client=draft.client, contract=draft.contract, project_id=draft.project_id, currency=draft.currency,
-            billing_run=run, period_start=run.period_start, period_end=run.period_end,
-            tax_rate=draft.client.tax_rate, payment_terms_days=draft.client.payment_terms_days,
-        )
-        invoice._lines = sorted(draft.lines.values(), key=lambda line: line.sort_key)
-        invoices.append(invoice)
-    Invoice.objects.bulk_create(invoices)
-    for invoice in invoices:
-        for position, draft_line in enumerate(invoice._lines, start=1):
-            line = InvoiceLine(invoice=invoice, position=position, kind=draft_line.kind,
-                               description=draft_line.description, quantity=draft_line.quantity,
-                               unit_rate=draft_line.unit_rate, amount=draft_line.amount, minutes=draft_line.minutes,
-                               project_id=draft_line.project_id, contract_id=draft_line.contract_id)
-            line._draft = draft_line
-            lines.append(line)
-    InvoiceLine.objects.bulk_create(lines)
-    for invoice in invoices:
-        invoice.subtotal = sum((line.amount for line in invoice._lines), ZERO)
-        invoice.tax = round_money(invoice.subtotal * invoice.tax_rate / 100)
-        invoice.total = invoice.subtotal + invoice.tax
-    for line in lines:
-        for allocation in line._draft.allocations:
-            allocation.line = line
-            allocations.append(allocation)
-        if line._draft.charge is not None:
-            line._draft.charge.line = line
-            charges.append(line._draft.charge)
-    Invoice.objects.bulk_update(invoices, ["subtotal", "tax", "total"])
-    Allocation.objects.bulk_create(allocations, batch_size=1000)
-    ContractCharge.objects.bulk_create(charges)
-    TimeEntry.objects.filter(id__in=[allocation.time_entry_id for allocation in allocations]) \
-        .update(status=EntryStatus.INVOICED)
-    InvoiceEvent.objects.bulk_create([
-        InvoiceEvent(invoice=invoice, actor=user, action="created", status_after=InvoiceStatus.DRAFT,
-                     details={"billing_run": run.id, "lines": len(invoice._lines), "total": str(invoice.total)})
-        for invoice in invoices
-    ])
-    run.entries_billed = len(allocations)
-    return invoices
+        builder.add_entry(entry, already)
+    _add_fees(builder, fee_contracts, fees)
+
+
+class _Writer:
+    """Saves finished clients' drafts in batches: invoices with their totals, lines, allocations, fees, events."""
+
+    ALLOCATION_FIELDS = ("time_entry", "line", "minutes", "amount", "covered_minutes", "over_cap_minutes", "is_live",
+                         "credited_minutes", "reverses", "written_off")
+
+    def __init__(self, run: BillingRun, user):
+        self.run, self.user = run, user
+        self.pending: list[_Draft] = []
+        self.waiting = 0
+        self.invoices: list[Invoice] = []
+        self.lines = self.entries = 0
+
+    def add(self, drafts) -> None:
+        for draft in drafts:
+            if draft.lines:
+                self.pending.append(draft)
+                self.waiting += sum(len(line.allocations) for line in draft.lines.values())
+        if self.waiting >= WRITE_AT:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        run, invoices, lines = self.run, [], []
+        for draft in self.pending:
+            draft_lines = sorted(draft.lines.values(), key=lambda line: line.sort_key)
+            subtotal = sum((line.amount for line in draft_lines), ZERO)
+            tax = round_money(subtotal * draft.client.tax_rate / 100)
+            invoice = Invoice(
+                client=draft.client, contract=draft.contract, project_id=draft.project_id, currency=draft.currency,
+                billing_run=run, period_start=run.period_start, period_end=run.period_end,
+                tax_rate=draft.client.tax_rate, payment_terms_days=draft.client.payment_terms_days,
+                subtotal=subtotal, tax=tax, total=subtotal + tax,
+            )
+            invoice._draft_lines = draft_lines
+            invoices.append(invoice)
+        Invoice.objects.bulk_create(invoices)
+        for invoice in invoices:
+            for position, draft_line in enumerate(invoice._draft_lines, start=1):
+                line = InvoiceLine(invoice=invoice, position=position, kind=draft_line.kind,
+                                   description=draft_line.description, quantity=draft_line.quantity,
+                                   unit_rate=draft_line.unit_rate, amount=draft_line.amount,
+                                   minutes=draft_line.minutes, project_id=draft_line.project_id,
+                                   contract_id=draft_line.contract_id)
+                line._draft = draft_line
+                lines.append(line)
+        InvoiceLine.objects.bulk_create(lines)
+        allocations, charges = [], []
+        for line in lines:
+            allocations += [(entry_id, line.id, minutes, amount, covered, over_cap, True, 0, None, False)
+                            for entry_id, minutes, amount, covered, over_cap in line._draft.allocations]
+            if line._draft.charge is not None:
+                line._draft.charge.line = line
+                charges.append(line._draft.charge)
+        self._insert_allocations(allocations)
+        ContractCharge.objects.bulk_create(charges)
+        InvoiceEvent.objects.bulk_create([
+            InvoiceEvent(invoice=invoice, actor=self.user, action="created", status_after=InvoiceStatus.DRAFT,
+                         details={"billing_run": run.id, "lines": len(invoice._draft_lines),
+                                  "total": str(invoice.total)})
+            for invoice in invoices
+        ])
+        for invoice in invoices:
+            del invoice._draft_lines
+        self.invoices += invoices
+        self.lines += len(lines)
+        self.entries += len(allocations)
+        self.pending, self.waiting = [], 0
+
+    def _insert_allocations(self, rows: list[tuple]) -> None:
+        """An allocation per entry is the bulk of what a run writes: plain rows, never model instances.
+
+        PostgreSQL takes them as one array per column (a single statement, about 3x faster than rows of
+        parameters); other databases get multi-row INSERTs in the batches bulk_create would make.
+        """
+        if not rows:
+            return
+        fields = [Allocation._meta.get_field(name) for name in self.ALLOCATION_FIELDS]
+        table = connection.ops.quote_name(Allocation._meta.db_table)
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+                cursor.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})",
+                               [list(column) for column in zip(*rows, strict=True)])
+                return
+            size = min(1000, connection.ops.bulk_batch_size(fields, rows))
+            row_sql = f"({', '.join(['%s'] * len(fields))})"
+            for first in range(0, len(rows), size):
+                batch = rows[first:first + size]
+                cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([row_sql] * len(batch))}",
+                               [value for row in batch for value in row])
+
+
+def _candidates(period_start: dt.date, period_end: dt.date, client: Client | None):
+    """Approved entries of the period with time to bill (or over-cap time to show), locked, client by client."""
+    entries = TimeEntry.objects.filter(status=EntryStatus.APPROVED, work_date__range=(period_start, period_end)) \
+        .filter(Q(billable_minutes__gt=0) | Q(over_cap_minutes__gt=0))
+    if client is not None:
+        entries = entries.filter(project__client=client)
+    # Locking the candidates makes a concurrent run wait, then skip what this one billed.
+    return (entries.select_for_update(of=("self",))
+            .annotate(billed_before=Exists(_issued_originals().filter(time_entry=OuterRef("pk"))))
+            .order_by("project__client_id", "id").values_list(*ENTRY_FIELDS).iterator(chunk_size=ENTRY_CHUNK))
+
+
+def _by_client(rows) -> Iterator[tuple[int, list[_Entry]]]:
+    """(client id, its entries) from rows ordered by client."""
+    client_id, entries = None, []
+    for row in rows:
+        entry = _Entry._make(row)
+        if entry.client_id != client_id:
+            if entries:
+                yield client_id, entries
+            client_id, entries = entry.client_id, []
+        entries.append(entry)
+    if entries:
+        yield client_id, entries
 
 
 def billing_run_create(*, period_start: dt.date, period_end: dt.date, client: Client | None = None,
@@ -306,33 +501,30 @@ def billing_run_create(*, period_start: dt.date, period_end: dt.date, client: Cl
     """Draft invoices for every approved, billable, not yet invoiced entry of the period, and due fees."""
     if period_end < period_start:
         raise ValidationError({"period_end": "The period cannot end before it starts."})
-    client_filter = Q(client=client) if client is not None else Q()
     try:
         with transaction.atomic():
             run = BillingRun.objects.create(period_start=period_start, period_end=period_end, client=client,
                                             started_by=user)
-            entry_filter = Q(project__client=client) if client is not None else Q()
-            # Locking the candidates makes a concurrent run wait, then skip what this one billed.
-            entries = list(
-                TimeEntry.objects.select_for_update(of=("self",))
-                .filter(entry_filter, status=EntryStatus.APPROVED, work_date__range=(period_start, period_end))
-                .filter(Q(billable_minutes__gt=0) | Q(over_cap_minutes__gt=0))
-                .select_related("project__contract", "project__client", "member", "task_type")
-                .order_by("id")
-            )
-            builder = _Builder(period_start, period_end)
-            billed_before = _already_billed([entry.id for entry in entries])
-            for entry in entries:
-                already = billed_before.get(entry.id, 0)
-                if already >= entry.billable_minutes and already:
-                    continue
-                builder.add_entry(entry, already)
-            _add_fees(builder, client_filter, _taken_charges(client))
-            invoices = _save(builder, run, user)
-            run.invoices_created = len(invoices)
+            firm = _firm(client)
+            fees = _fees(firm, client, period_start, period_end)
+            writer = _Writer(run, user)
+            for client_id, entries in _by_client(_candidates(period_start, period_end, client)):
+                builder = _Builder(period_start, period_end, firm)
+                _bill_client(builder, entries, fees.contracts.pop(client_id, []), fees)
+                writer.add(builder.drafts.values())
+            # Clients whose only charges this period are fees.
+            for fee_contracts in fees.contracts.values():
+                builder = _Builder(period_start, period_end, firm)
+                _add_fees(builder, fee_contracts, fees)
+                writer.add(builder.drafts.values())
+            writer.flush()
+            if writer.entries:
+                TimeEntry.objects.filter(id__in=Allocation.objects.filter(line__invoice__billing_run=run)
+                                         .values("time_entry_id")).update(status=EntryStatus.INVOICED)
+            invoices = writer.invoices
+            run.invoices_created, run.entries_billed = len(invoices), writer.entries
             run.finished_at = timezone.now()
-            run.summary = (f"{len(invoices)} draft invoices, {run.entries_billed} entries, "
-                           f"{sum(1 for i in invoices for _ in i._lines)} lines")
+            run.summary = f"{len(invoices)} draft invoices, {run.entries_billed} entries, {writer.lines} lines"
             run.save(update_fields=["invoices_created", "entries_billed", "finished_at", "summary"])
     except IntegrityError as error:
         raise BillingConflict(

@@ -9,6 +9,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing.client_messages import invoice_recipients, send_client_message
@@ -156,7 +157,10 @@ def invoice_void(*, invoice: Invoice, user=None, reason: str = "") -> Invoice:
         if invoice.status == InvoiceStatus.PAID:
             raise InvoiceStateError(f"Invoice {invoice.number} is paid: issue a credit note instead of voiding it.")
         _require(invoice, ISSUED_STATUSES, "voided")
-        allocations = Allocation.objects.filter(line__invoice=invoice, is_live=True, written_off=False)
+        # Written off in full stays with this invoice; partly written off is released like the rest, and the
+        # next billing run bills only what was not written off (billing.invoicing._already_billed).
+        allocations = Allocation.objects.filter(line__invoice=invoice, is_live=True).exclude(
+            written_off=True, credited_minutes__gte=F("minutes"))
         entry_ids = list(allocations.values_list("time_entry_id", flat=True))
         allocations.update(is_live=False)
         TimeEntry.objects.filter(id__in=entry_ids, status=EntryStatus.INVOICED) \

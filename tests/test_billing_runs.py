@@ -263,3 +263,34 @@ def test_day_lines_read_in_date_order(firm):
     approved_time(firm.ana, firm.project, firm.dev, [(dt.date(2026, 3, d), 60) for d in (2, 6, 10)])
     [invoice] = billing_run_create(period_start=MARCH[0], period_end=MARCH[1]).invoices
     assert [row[1] for row in lines_of(invoice)] == ["Mon 02 Mar 2026", "Fri 06 Mar 2026", "Tue 10 Mar 2026"]
+
+
+def test_a_run_writes_finished_clients_in_batches_with_the_same_invoices(firm, monkeypatch):
+    """Entries are read a few at a time and each client's drafts are written once enough wait (here: at once),
+    so a run holds one batch and one client in memory; the invoices are the same as in one go."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing import invoicing
+
+    globex = ClientFactory(code="globex", name="Globex", tax_rate=Decimal("10.00"),
+                           line_grouping=LineGrouping.DETAILED)
+    other = ProjectFactory(contract=ContractFactory(client=globex, number="C-200"), code="globex-app")
+    RateFactory(contract=other.contract, hourly_rate=Money("100.00", "USD"))
+    approved_time(firm.ana, firm.project, firm.dev, [(dt.date(2026, 3, d), 45) for d in (2, 3, 4)], "a")
+    approved_time(firm.ben, other, firm.dev, [(dt.date(2026, 3, d), 30) for d in (2, 3)], "g")
+    approved_time(firm.ben, firm.project, firm.design, [(dt.date(2026, 3, 5), 60)], "b")
+    monkeypatch.setattr(invoicing, "ENTRY_CHUNK", 2)
+    monkeypatch.setattr(invoicing, "WRITE_AT", 1)
+    with CaptureQueriesContext(connection) as captured:
+        result = billing_run_create(period_start=MARCH[0], period_end=MARCH[1])
+    # One batch of invoices per client.
+    assert sum(query["sql"].startswith('INSERT INTO "billing_invoice" ') for query in captured) == 2
+    acme, globex_invoice = sorted(result.invoices, key=lambda invoice: invoice.client.code)
+    assert lines_of(acme) == [("time", "Design", "1.00", "110.00", "110.00"),
+                              ("time", "Development", "2.25", "180.00", "405.00")]
+    assert totals(acme) == ("515.00", "103.00", "618.00")
+    assert [line[2:] for line in lines_of(globex_invoice)] == [("0.50", "100.00", "50.00")] * 2
+    assert totals(globex_invoice) == ("100.00", "10.00", "110.00")
+    assert result.run.entries_billed == Allocation.objects.filter(is_live=True).count() == 6
+    assert set(TimeEntry.objects.values_list("status", flat=True)) == {EntryStatus.INVOICED}

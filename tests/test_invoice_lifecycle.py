@@ -169,6 +169,27 @@ def test_a_partial_credit_released_rebills_only_the_credited_minutes(billed):
     assert billing_run_create(period_start=MARCH[0], period_end=MARCH[1]).invoices == []
 
 
+def test_a_release_is_refused_while_a_later_invoice_bills_the_entry_and_works_there(billed):
+    invoice = invoice_finalize(invoice=billed.invoice)
+    ninety = billed.entries[1]
+    credit_note_create(invoice=invoice, parts=[CreditRequest(ninety.id, minutes=30)], release=True)
+    [rebill] = billing_run_create(period_start=MARCH[0], period_end=MARCH[1]).invoices
+    with pytest.raises(ValidationError) as on_draft:
+        credit_note_create(invoice=invoice, parts=[CreditRequest(ninety.id, minutes=20)], release=True)
+    assert f"billed again on draft invoice {rebill.id}" in str(on_draft.value)
+    rebill = invoice_finalize(invoice=rebill)
+    with pytest.raises(ValidationError) as on_issued:
+        credit_note_create(invoice=invoice, parts=[CreditRequest(ninety.id, minutes=20)], release=True)
+    assert f"billed again on {rebill.number}" in str(on_issued.value)
+    assert Invoice.objects.filter(kind=InvoiceKind.CREDIT).count() == 1
+    # Writing off on the first invoice needs no rebilling, so it is allowed.
+    credit_note_create(invoice=invoice, parts=[CreditRequest(ninety.id, minutes=10)], release=False)
+    # Released on the invoice that bills it now, the minutes come back once: 90 = 50 + 10 written off + 20 + 10.
+    credit_note_create(invoice=rebill, parts=[CreditRequest(ninety.id, minutes=10)], release=True)
+    [third] = billing_run_create(period_start=MARCH[0], period_end=MARCH[1]).invoices
+    assert [(line.minutes, line.amount) for line in third.lines.all()] == [(10, Decimal("20.00"))]
+
+
 def test_a_written_off_entry_is_never_billed_again(billed):
     invoice = invoice_finalize(invoice=billed.invoice)
     thirty = billed.entries[2]
@@ -180,6 +201,21 @@ def test_a_written_off_entry_is_never_billed_again(billed):
     assert TimeEntry.objects.get(pk=thirty.pk).status == EntryStatus.INVOICED
     [again] = billing_run_create(period_start=MARCH[0], period_end=MARCH[1]).invoices
     assert again.subtotal == Decimal("300.00")
+
+
+def test_a_void_after_a_partial_write_off_rebills_the_rest_of_the_entry_only(billed, finance):
+    invoice = invoice_finalize(invoice=billed.invoice)
+    ninety = billed.entries[1]
+    credit_note_create(invoice=invoice, parts=[CreditRequest(ninety.id, minutes=30)], release=False,
+                       user=finance.user)
+
+    invoice_void(invoice=invoice, reason="Reissue to the right entity")
+
+    assert set(TimeEntry.objects.values_list("status", flat=True)) == {EntryStatus.APPROVED}
+    [again] = billing_run_create(period_start=MARCH[0], period_end=MARCH[1]).invoices
+    # 60 + (90 - 30 written off) + 30 minutes at 120.00/h.
+    assert (again.lines.get().minutes, again.subtotal) == (150, Decimal("300.00"))
+    assert not billing_run_create(period_start=MARCH[0], period_end=MARCH[1]).invoices
 
 
 def test_a_partial_credit_note_never_reopens_other_entries(billed):
