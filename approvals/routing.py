@@ -13,6 +13,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from approvals.models import ApprovalPolicy, ApprovalReason, ApprovalRequest, ApprovalStatus
+from projects.bulk import Unwritten, update_fields
 from projects.models import EntryStatus, TimeEntry
 
 # Entries that use a budget or a client's spend: processed and still going to be billed.
@@ -140,7 +141,10 @@ def reasons_for(entry: TimeEntry, limits: Thresholds, use: _Use) -> list[tuple[s
 
 
 def route_entries(entries: list[TimeEntry]) -> dict[str, int]:
-    """Approve or hold each rated entry; a person's decision stands unless the entry's facts changed."""
+    """Approve or hold each rated entry; a person's decision stands unless the entry's facts changed.
+
+    Rated values left unwritten (`Unwritten`) are written with the statuses: one update of each entry.
+    """
     if not entries:
         return {"approved": 0, "held": 0, "kept": 0}
     policy = ApprovalPolicy.objects.filter(is_active=True).first()
@@ -185,9 +189,11 @@ def route_entries(entries: list[TimeEntry]) -> dict[str, int]:
         entries_to_update.append(entry)
 
     ApprovalRequest.objects.bulk_create(to_create, batch_size=1000)
-    ApprovalRequest.objects.bulk_update(
-        to_update, ["status", "reasons", "reason_messages", "policy", "decided_by", "decided_at", "note",
-                    "requested_at"], batch_size=1000)
+    update_fields(to_update, ["status", "reasons", "reason_messages", "policy", "decided_by", "decided_at", "note",
+                              "requested_at"])
+    if isinstance(entries, Unwritten):
+        update_fields(entries, [*entries.fields, "status"])
+        return counts
     # Two statuses at most: one plain UPDATE each is far cheaper than a CASE per row.
     by_status = defaultdict(list)
     for entry in entries_to_update:

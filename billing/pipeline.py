@@ -55,7 +55,8 @@ def process_entries(entries) -> None:
 
     One transaction: a crash leaves the entries recorded, and the sweeper finishes them.
     """
-    rated = rate_entries(entries)
+    # Routing writes the rated values with the statuses it decides: every entry is updated once.
+    rated = rate_entries(entries, write=False)
     route_entries(rated)
     refresh_budgets(project_ids={entry.project_id for entry in rated})
     # Refresh the callers' objects: they hold the entries the pipeline just rated.

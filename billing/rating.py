@@ -18,7 +18,9 @@ from djmoney.money import Money
 from billing.models import Rate, RateLevel
 from billing.money import ZERO, amount_for, minutes_affordable
 from clients.models import BillingType, CapPeriod, Contract, RoundingMode
-from projects.models import EntryStatus, TimeEntry
+from projects.bulk import Unwritten, update_fields
+from projects.models import EntryStatus, Project, TimeEntry
+from projects.time_capture import RecordedEntries
 
 RATED_FIELDS = ["billable_minutes", "over_cap_minutes", "covered_minutes", "rate", "rate_currency", "amount",
                 "amount_currency", "cost_amount", "cost_amount_currency", "rate_rule", "billability_reason",
@@ -71,11 +73,43 @@ def billability_of(entry: TimeEntry) -> str:
     return Billability.BILLABLE
 
 
+@dataclass(frozen=True, slots=True)
+class CardRate:
+    """One candidate rate as rating needs it: scope, period, hourly amount and the names that describe it.
+
+    Read as plain values: a batch touches hundreds of contracts, and full Rate rows with their five
+    related objects cost more to build than the rating itself.
+    """
+
+    id: int
+    contract_id: int
+    project_id: int | None
+    member_id: int | None
+    role_id: int | None
+    task_type_id: int | None
+    hourly_rate: Decimal
+    currency: str
+    effective_from: date
+    effective_to: date | None
+    contract_number: str
+    project_code: str | None
+    member_name: str | None
+    role_name: str | None
+    task_type_name: str | None
+
+    # The same precedence rule as the model's: it reads only the scope's ids.
+    level = property(Rate.level.fget)
+
+    FIELDS = ("id", "contract_id", "project_id", "member_id", "role_id", "task_type_id", "hourly_rate",
+              "hourly_rate_currency", "effective_from", "effective_to", "contract__number", "project__code",
+              "member__name", "role__name", "task_type__name")
+
+
 class RateCard:
     """Every candidate rate of the batch's contracts, indexed by contract."""
 
-    def __init__(self, rates: Iterable[Rate]):
-        self.by_contract: dict[int, list[Rate]] = defaultdict(list)
+    def __init__(self, rates: Iterable[CardRate]):
+        self.by_contract: dict[int, list[CardRate]] = defaultdict(list)
         for rate in rates:
             self.by_contract[rate.contract_id].append(rate)
 
@@ -85,15 +119,14 @@ class RateCard:
         if not contract_ids:
             return cls([])
         first, last = min(e.work_date for e in entries), max(e.work_date for e in entries)
-        rates = (
+        rows = (
             Rate.objects.filter(contract_id__in=contract_ids, effective_from__lte=last)
             .filter(Q(effective_to__isnull=True) | Q(effective_to__gte=first))
-            .select_related("contract", "project", "member", "role", "task_type")
-            .order_by("id")
+            .order_by("id").values_list(*CardRate.FIELDS)
         )
-        return cls(rates)
+        return cls(CardRate(*row) for row in rows)
 
-    def resolve(self, entry: TimeEntry) -> Rate | None:
+    def resolve(self, entry: TimeEntry) -> CardRate | None:
         """The first precedence level with a candidate wins; within it, a project-scoped rate wins."""
         member = entry.member
         best: tuple[int, int, int] | None = None
@@ -113,26 +146,26 @@ class RateCard:
         return winner
 
 
-def describe_rate(rate: Rate) -> str:
+def describe_rate(rate: CardRate) -> str:
     """The winning rate in words: 'Contract C-104 · role Senior Consultant · from 2026-01-01 · 180.00 USD/h'."""
-    parts = [f"Contract {rate.contract.number}"]
+    parts = [f"Contract {rate.contract_number}"]
     if rate.project_id:
-        parts.append(f"project {rate.project.code}")
+        parts.append(f"project {rate.project_code}")
     level = rate.level
     if level == RateLevel.DEFAULT:
         parts.append("contract default")
     else:
         if rate.member_id:
-            parts.append(f"member {rate.member.name}")
+            parts.append(f"member {rate.member_name}")
         if rate.role_id:
-            parts.append(f"role {rate.role.name}")
+            parts.append(f"role {rate.role_name}")
         if rate.task_type_id:
-            parts.append(f"task {rate.task_type.name}")
+            parts.append(f"task {rate.task_type_name}")
     period = f"from {rate.effective_from:%Y-%m-%d}"
     if rate.effective_to:
         period += f" to {rate.effective_to:%Y-%m-%d}"
     parts.append(period)
-    parts.append(f"{rate.hourly_rate.amount:.2f} {rate.hourly_rate.currency}/h")
+    parts.append(f"{rate.hourly_rate:.2f} {rate.currency}/h")
     return " · ".join(parts)
 
 
@@ -159,10 +192,17 @@ class _Use:
 
     minutes: int = 0
     amount: Decimal = ZERO
+    # Once an entry has crossed a cap, the period is used up: later entries are entirely over cap,
+    # even one whose lower rate would still fit in what the crossing entry left of an amount cap.
+    exhausted: bool = False
 
 
 class _Scope:
-    """For each sequenced contract, the earliest date the batch touches and the use before it."""
+    """For each sequenced contract, the earliest date the batch touches and the use before it.
+
+    Entries are looked up by the contracts' project ids and work dates, which the (project, work date)
+    index answers: a condition on the project's contract would make PostgreSQL scan every entry.
+    """
 
     def __init__(self, entries: list[TimeEntry]):
         self.contracts: dict[int, Contract] = {}
@@ -174,15 +214,23 @@ class _Scope:
                 known = self.first_day.get(contract.id)
                 if known is None or entry.work_date < known:
                     self.first_day[contract.id] = entry.work_date
+        self.contract_of: dict[int, int] = {}
+        self.projects: dict[int, list[int]] = defaultdict(list)
+        if self.contracts:
+            for project_id, contract_id in Project.objects.filter(contract_id__in=self.contracts).values_list(
+                    "id", "contract_id"):
+                self.contract_of[project_id] = contract_id
+                self.projects[contract_id].append(project_id)
 
-    def later_entries(self) -> list[TimeEntry]:
-        """Every entry on or after the first touched day of each sequenced contract."""
+    def later_entries(self, *, besides) -> list[TimeEntry]:
+        """Every other entry on or after the first touched day of each sequenced contract."""
         if not self.contracts:
             return []
         condition = Q()
         for contract_id, day in self.first_day.items():
-            condition |= Q(project__contract_id=contract_id, work_date__gte=day)
-        return list(_entries_for_rating().filter(condition).exclude(status__in=IGNORED_FOR_USE))
+            condition |= Q(project_id__in=self.projects[contract_id], work_date__gte=day)
+        return list(_entries_for_rating().filter(condition).exclude(status__in=IGNORED_FOR_USE)
+                    .exclude(id__in=list(besides)))
 
     def prior_use(self) -> dict[int, _Use]:
         """Use of each contract's current period before its first touched day (stored values)."""
@@ -190,21 +238,27 @@ class _Scope:
             return {}
         condition = Q()
         for contract_id, day in self.first_day.items():
-            contract = self.contracts[contract_id]
-            start = _month_start(day) if _uses_months(contract) else date.min
-            condition |= Q(project__contract_id=contract_id, work_date__gte=start, work_date__lt=day)
+            period = Q(project_id__in=self.projects[contract_id], work_date__lt=day)
+            if _uses_months(self.contracts[contract_id]):
+                period &= Q(work_date__gte=_month_start(day))
+            condition |= period
         rows = (
             TimeEntry.objects.filter(condition).exclude(status__in=IGNORED_FOR_USE)
-            .values("project__contract_id")
-            .annotate(minutes=Sum("billable_minutes"), covered=Sum("covered_minutes"), amount=Sum("amount"))
+            .values("project_id")
+            .annotate(minutes=Sum("billable_minutes"), covered=Sum("covered_minutes"), amount=Sum("amount"),
+                      over_cap=Sum("over_cap_minutes"))
+            .order_by()
         )
-        use = {}
+        use: dict[int, _Use] = {}
         for row in rows:
-            contract = self.contracts[row["project__contract_id"]]
+            contract = self.contracts[self.contract_of[row["project_id"]]]
+            total = use.setdefault(contract.id, _Use())
             if contract.billing_type == BillingType.RETAINER:
-                use[contract.id] = _Use(minutes=row["covered"] or 0)
+                total.minutes += row["covered"] or 0
             else:
-                use[contract.id] = _Use(minutes=row["minutes"] or 0, amount=row["amount"] or ZERO)
+                total.minutes += row["minutes"] or 0
+                total.amount += row["amount"] or ZERO
+                total.exhausted = total.exhausted or bool(row["over_cap"])
         return use
 
 
@@ -232,7 +286,7 @@ def _rate_one(entry: TimeEntry, card: RateCard) -> _Rated:
         return _Rated(entry, Billability.NO_RATE, 0, None, "No rate on the contract matches this entry")
     contract = entry.project.contract
     minutes = round_minutes(entry.minutes, contract.rounding_increment, contract.rounding_mode)
-    return _Rated(entry, reason, minutes, rate.hourly_rate.amount, describe_rate(rate))
+    return _Rated(entry, reason, minutes, rate.hourly_rate, describe_rate(rate))
 
 
 def _apply(entry: TimeEntry, rated: _Rated, *, billable: int, over_cap: int, covered: int, now) -> None:
@@ -252,6 +306,8 @@ def _apply(entry: TimeEntry, rated: _Rated, *, billable: int, over_cap: int, cov
 
 def _split_for_caps(contract: Contract, rated: _Rated, use: _Use) -> int:
     """How many of the entry's billable minutes stay under the contract's caps; updates `use`."""
+    if use.exhausted:
+        return 0
     keep = rated.minutes
     if contract.cap_hours is not None:
         cap_minutes = int(contract.cap_hours * 60)
@@ -260,6 +316,7 @@ def _split_for_caps(contract: Contract, rated: _Rated, use: _Use) -> int:
         keep = min(keep, minutes_affordable(contract.cap_amount.amount - use.amount, rated.rate))
     use.minutes += keep
     use.amount += amount_for(keep, rated.rate) if rated.rate else ZERO
+    use.exhausted = keep < rated.minutes
     return keep
 
 
@@ -267,15 +324,26 @@ def _period_key(contract: Contract, day: date):
     return _month_start(day) if _uses_months(contract) else None
 
 
-def rate_entries(entries: Iterable[TimeEntry]) -> list[TimeEntry]:
-    """Rate these entries (and the later ones of their capped or retainer contracts); returns what changed."""
+def _load(entries: Iterable[TimeEntry]) -> dict[int, TimeEntry]:
+    """The entries to rate by id: as given when the record step just wrote them, else read afresh."""
+    if isinstance(entries, RecordedEntries):
+        return {entry.id: entry for entry in entries}
     ids = {e.id for e in entries}
-    if not ids:
+    return {e.id: e for e in _entries_for_rating().filter(id__in=ids)} if ids else {}
+
+
+def rate_entries(entries: Iterable[TimeEntry], *, write: bool = True) -> list[TimeEntry]:
+    """Rate these entries (and the later ones of their capped or retainer contracts); returns what changed.
+
+    With `write=False` the rated values stay in memory, marked unwritten: routing writes them with the
+    entries' new statuses in one statement.
+    """
+    batch = _load(entries)
+    if not batch:
         return []
-    batch = {e.id: e for e in _entries_for_rating().filter(id__in=ids)}
     scope = _Scope(list(batch.values()))
-    for entry in scope.later_entries():
-        batch.setdefault(entry.id, entry)
+    for entry in scope.later_entries(besides=batch.keys()):
+        batch[entry.id] = entry
     prior = scope.prior_use()
     card = RateCard.load(list(batch.values()))
     now = timezone.now()
@@ -303,6 +371,7 @@ def rate_entries(entries: Iterable[TimeEntry]) -> list[TimeEntry]:
                 else:
                     use.minutes += entry.billable_minutes
                     use.amount += entry.amount.amount if entry.amount is not None else ZERO
+                    use.exhausted = use.exhausted or entry.over_cap_minutes > 0
                 continue
             rated = _rate_one(entry, card)
             if entry.status in IGNORED_FOR_USE:
@@ -317,5 +386,7 @@ def rate_entries(entries: Iterable[TimeEntry]) -> list[TimeEntry]:
                 _apply(entry, rated, billable=keep, over_cap=rated.minutes - keep, now=now, covered=0)
             changed.append(entry)
 
-    TimeEntry.objects.bulk_update(changed, RATED_FIELDS, batch_size=1000)
+    if not write:
+        return Unwritten(changed, RATED_FIELDS)
+    update_fields(changed, RATED_FIELDS)
     return changed

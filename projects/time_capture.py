@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from projects.bulk import update_fields
 from projects.models import (
     LOCKED_STATUSES,
     EntryStatus,
@@ -62,6 +63,11 @@ class RejectedInput:
         return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in self.errors.items())
 
 
+class RecordedEntries(list):
+    """Entries exactly as the record step just wrote them, with their member (and role), project (and
+    contract and client) and task type attached: the pipeline rates them without reading them again."""
+
+
 @dataclass
 class RecordResult:
     created: list[TimeEntry] = field(default_factory=list)
@@ -75,7 +81,7 @@ class RecordResult:
     @property
     def changed(self) -> list[TimeEntry]:
         """Entries whose facts are new or different: these need rating and routing."""
-        return self.created + self.updated
+        return RecordedEntries(self.created + self.updated)
 
 
 def _format_minutes(minutes: int) -> str:
@@ -86,7 +92,11 @@ class _Batch:
     """The reference data one batch needs, loaded with one query per table."""
 
     def __init__(self, inputs: list[TimeEntryInput], source: str):
-        self.members = TeamMember.objects.in_bulk({i.member_id for i in inputs if i.member_id})
+        # With what rating needs of each (a member's role for the cost rate, a project's contract and client),
+        # so the recorded entries go on through the pipeline without being read again.
+        self.members = TeamMember.objects.select_related("role").in_bulk(
+            {i.member_id for i in inputs if i.member_id}
+        )
         self.projects = Project.objects.select_related("contract", "client").in_bulk(
             {i.project_id for i in inputs if i.project_id}
         )
@@ -96,6 +106,12 @@ class _Batch:
             entry.external_id: entry
             for entry in TimeEntry.objects.filter(source=source, external_id__in=external_ids)
         }
+
+    def attach(self, entry: TimeEntry) -> None:
+        """Give a recorded entry the related objects already loaded for its (valid) facts."""
+        entry.member = self.members[entry.member_id]
+        entry.project = self.projects[entry.project_id]
+        entry.task_type = self.task_types[entry.task_type_id]
 
 
 def _validate_facts(item: TimeEntryInput, batch: _Batch, allowed_member_ids) -> dict[str, list[str]]:
@@ -243,6 +259,7 @@ def record_time_entries(
         if existing is None:
             entry = TimeEntry(source=source, external_id=item.external_id or uuid.uuid4().hex,
                               created_by=acting_user, **facts)
+            batch.attach(entry)
             to_create.append((index, entry))
             continue
         result.by_index[index] = existing
@@ -259,6 +276,7 @@ def record_time_entries(
         else:
             for name, value in facts.items():
                 setattr(existing, name, value)
+            batch.attach(existing)
             # Changed facts go back through rating and approval.
             existing.status = EntryStatus.RECORDED
             existing.rated_at = None
@@ -271,10 +289,7 @@ def record_time_entries(
         for (index, _), entry in zip(to_create, created, strict=True):
             result.by_index[index] = entry
         result.created = created
-        if to_update:
-            TimeEntry.objects.bulk_update(
-                to_update, [*FACT_FIELDS, "status", "rated_at", "conflict", "updated_at"], batch_size=1000
-            )
+        update_fields(to_update, [*FACT_FIELDS, "status", "rated_at", "conflict", "updated_at"])
     return result
 
 

@@ -18,7 +18,6 @@ from approvals.models import ApprovalRequest
 from billing.invoicing import billing_run_create
 from billing.models import Allocation, Invoice, InvoiceEvent, InvoiceLine
 from billing.pipeline import TimeEntryInput, ingest
-from billing.rating import RATED_FIELDS
 from clients.models import BillingType, CapPeriod, Consolidation, LineGrouping, RoundingMode
 from projects.models import EntrySource, EntryStatus, TimeEntry
 from tests.factories import (
@@ -30,7 +29,8 @@ from tests.factories import (
     TaskTypeFactory,
     TeamMemberFactory,
 )
-from tests.queries import insert_chunks, split_bulk, update_chunks
+from tests.queries import insert_chunks, split_bulk
+from tests.test_time_capture import rated_write_chunks
 
 pytestmark = pytest.mark.django_db
 
@@ -102,12 +102,14 @@ def test_a_billing_run_costs_the_same_queries_for_2_clients_and_for_12(people):
     fixed_small, *_ = split_bulk(small)
     fixed_large, inserts, updates = split_bulk(large)
     # Locking and reading the candidates, earlier billing, fees and charges, saving the run: whatever the size.
-    assert fixed_small == fixed_large
-    # The run, then invoices, lines, allocations and invoice events in chunks; totals updated (the entries'
+    # The savepoint and its release; clients, contracts, projects, members, task types and fees already
+    # charged, read once; the candidates, read client by client through one cursor; the entries' status; the run.
+    assert fixed_small == fixed_large == 11
+    # The run, then invoices (with their totals), lines, allocations and invoice events in chunks (the entries'
     # status is one plain UPDATE, counted with the fixed statements).
     assert inserts == (1 + insert_chunks(Invoice, invoices) + insert_chunks(InvoiceLine, lines)
                        + insert_chunks(Allocation, entries) + insert_chunks(InvoiceEvent, invoices))
-    assert updates == update_chunks(Invoice, ["subtotal", "tax", "total"], invoices)
+    assert updates == 0
 
 
 def test_ingest_costs_the_same_queries_for_one_contract_and_for_every_kind_of_contract(people):
@@ -132,8 +134,43 @@ def test_ingest_costs_the_same_queries_for_one_contract_and_for_every_kind_of_co
     assert created == len(projects) * 40
     # Entries and their approval requests inserted, budgets upserted in one statement.
     assert inserts == insert_chunks(TimeEntry, created) + insert_chunks(ApprovalRequest, created) + 1
-    # Rated fields in chunks; statuses by one plain UPDATE per status, counted with the fixed statements.
-    assert updates == update_chunks(TimeEntry, RATED_FIELDS, created)
+    # Rated fields and statuses written together (one UPDATE … FROM unnest on PostgreSQL, fixed).
+    assert updates == rated_write_chunks(created)
+
+
+# Statements of one ingest batch on PostgreSQL, whatever its size and whatever is stored already: 5 to
+# validate (members, projects, task types, existing entries, day totals) and the insert in a savepoint (3);
+# then, in a savepoint (2): 4 to rate (projects of the capped and retainer contracts, their later entries,
+# prior use, rates), 6 to route (policy, requests, budget use, spend, new requests, requests routed again),
+# 1 to write the rated fields and statuses, 4 to read budgets and alerts and the budgets' upsert in a
+# savepoint (3; new alerts would add one insert).
+INGEST_BATCH_STATEMENTS = 28
+
+
+def test_an_ingest_batch_costs_the_same_queries_however_many_entries_are_stored(people):
+    members, task_type = people
+    projects = _projects(len(CONTRACT_TERMS), tag="stored", terms=CONTRACT_TERMS)
+
+    def statements(inputs):
+        with CaptureQueriesContext(connection) as captured:
+            result = ingest(inputs, EntrySource.API)
+        assert not result.rejected, [r.errors for r in result.rejected]
+        fixed, _, _ = split_bulk(captured)  # on SQLite, bulk writes come in chunks of the rows they write
+        return (fixed, len(captured.captured_queries)), len(result.created)
+
+    # Each measured batch is dated before stored entries, so capped and retainer contracts rate those again.
+    statements(_inputs(projects, members, task_type, per_project=1, first_day=dt.date(2026, 3, 20), tag="seed"))
+    first, _ = statements(_inputs(projects, members, task_type, per_project=2, first_day=dt.date(2026, 3, 10),
+                                  tag="first"))
+    for n, first_day in enumerate([dt.date(2026, 2, 2), dt.date(2026, 2, 23), dt.date(2026, 3, 16)]):
+        statements(_inputs(projects, members, task_type, per_project=20, first_day=first_day, tag=f"more-{n}"))
+    # The same size again, now among twenty times as many stored entries of every kind of contract.
+    later, created = statements(_inputs(projects, members, task_type, per_project=2, first_day=dt.date(2026, 3, 12),
+                                        tag="last"))
+    assert created == len(projects) * 2
+    assert first[0] == later[0]
+    if connection.vendor == "postgresql":
+        assert first[1] == later[1] == INGEST_BATCH_STATEMENTS
 
 
 def test_utilization_and_profitability_are_one_and_two_queries_at_any_size(people):

@@ -30,7 +30,7 @@ from djmoney.money import Money
 
 from approvals.models import ApprovalRequest, ApprovalStatus
 from approvals.services import approval_requests_decide
-from billing import pipeline
+from billing import invoicing, pipeline
 from billing.invoicing import billing_run_create
 from billing.models import Allocation, BillingRun, ContractCharge, Invoice, InvoiceEvent, InvoiceLine
 from billing.pipeline import TimeEntryInput, ingest, sweep_unprocessed
@@ -166,7 +166,7 @@ FAILURE_POINTS = {
     # After the draft invoices are inserted: their lines fail.
     "lines": lambda m: m.setattr(InvoiceLine.objects, "bulk_create", _raise),
     # After invoices and lines: tying entries to lines fails.
-    "allocations": lambda m: m.setattr(Allocation.objects, "bulk_create", _raise),
+    "allocations": lambda m: m.setattr(invoicing._Writer, "_insert_allocations", _raise),
     # After the allocations: the retainer fee's charge fails.
     "fee charges": lambda m: m.setattr(ContractCharge.objects, "bulk_create", _raise),
     # After everything is billed: the audit events fail.

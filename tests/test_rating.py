@@ -330,6 +330,51 @@ def test_invoiced_entries_keep_their_cap_use(firm):
         (60, 0, "150.00", "billable"), (90, 0, "225.00", "billable"), (0, 60, "0.00", "cap_exceeded")]
 
 
+def test_a_cap_counts_the_time_of_every_project_under_the_contract(firm):
+    _cap(firm, hours="2")
+    rate(firm, "150.00")
+    app = ProjectFactory(contract=firm.contract, code="acme-app")
+    web = log(firm, minutes=90, day=dt.date(2026, 3, 2))
+    later = log(firm, minutes=60, day=dt.date(2026, 3, 4), project_id=app.id)
+    # Arrives last but is dated between: the web entry is use before it, the later app entry is rated again.
+    earlier = log(firm, minutes=60, day=dt.date(2026, 3, 3), project_id=app.id)
+    assert _rated(web, earlier, later) == [
+        (90, 0, "225.00", "billable"), (30, 30, "75.00", "cap_exceeded"), (0, 60, "0.00", "cap_exceeded")]
+
+
+def _cheap_task(firm):
+    """A billable task rated at 1.00/h against the contract's 180.00/h default: it would always fit."""
+    admin = TaskTypeFactory(code="admin", name="Administration")
+    rate(firm, "180.00")
+    rate(firm, "1.00", task_type=admin)
+    return admin
+
+
+def test_after_an_amount_cap_is_crossed_a_cheaper_later_entry_is_entirely_over_cap(firm):
+    _cap(firm, amount="100.00")
+    admin = _cheap_task(firm)
+    crossing = log(firm, minutes=40, day=dt.date(2026, 3, 3))
+    cheap = log(firm, minutes=60, day=dt.date(2026, 3, 4), task_type_id=admin.id)
+    # An earlier entry arrives: the three are rated again in one pass, in (work date, id) order.
+    earlier = log(firm, minutes=20, day=dt.date(2026, 3, 2))
+    # 60.00 used, 40.00 left at 180.00/h: floor(40 x 60 / 180) = 13 minutes (39.00); 0.67 is left unused.
+    assert _rated(earlier, crossing, cheap) == [
+        (20, 0, "60.00", "billable"), (13, 27, "39.00", "cap_exceeded"), (0, 60, "0.00", "cap_exceeded")]
+
+
+def test_an_invoiced_crossing_entry_still_exhausts_the_cap(firm):
+    _cap(firm, amount="100.00")
+    admin = _cheap_task(firm)
+    crossing = log(firm, minutes=40, day=dt.date(2026, 3, 3))
+    TimeEntry.objects.filter(pk=crossing.pk).update(status=EntryStatus.INVOICED)
+    cheap = log(firm, minutes=60, day=dt.date(2026, 3, 4), task_type_id=admin.id)
+    # Dated before the invoiced entry, so the contract's entries are walked again through it.
+    before = log(firm, minutes=30, day=dt.date(2026, 3, 2), billable=False)
+    # The invoiced entry keeps its 33 billable minutes (99.00) and 7 over: 1.00 is left, but the cap is spent.
+    assert _rated(before, crossing, cheap) == [
+        (0, 0, "0.00", "entry_non_billable"), (33, 7, "99.00", "cap_exceeded"), (0, 60, "0.00", "cap_exceeded")]
+
+
 def test_rounding_comes_before_the_cap(firm):
     firm.contract.rounding_increment, firm.contract.rounding_mode = 15, RoundingMode.UP
     _cap(firm, hours="1")

@@ -154,9 +154,17 @@ def test_recording_costs_the_same_queries_for_10_and_500_entries(staff_member, p
     fixed_large, inserts, updates = split_bulk(large)
     assert fixed_small == fixed_large
     # Entries and their approval requests are inserted, the project's budget upserted;
-    # rated fields are updated in chunks, statuses with one UPDATE per status.
+    # rated fields and statuses are written together.
     assert inserts == insert_chunks(TimeEntry, 500) + insert_chunks(ApprovalRequest, 500) + 1
-    assert updates == update_chunks(TimeEntry, RATED_FIELDS, 500)
+    assert updates == rated_write_chunks(500)
+
+
+def rated_write_chunks(entries: int) -> int:
+    """CASE statements that write a batch's rated fields and statuses: none on PostgreSQL, where one
+    UPDATE … FROM unnest (counted with the fixed statements) writes them all; SQLite's bulk_update chunks."""
+    if connection.vendor == "postgresql":
+        return 0
+    return update_chunks(TimeEntry, [*RATED_FIELDS, "status"], entries)
 
 
 def test_deleting_frees_the_budget(staff_member, project, task_type):
@@ -189,3 +197,56 @@ def test_an_entry_kept_by_a_void_invoice_is_refused_not_crashed(staff_member, pr
     with pytest.raises(ValidationError, match="kept with the invoice"):
         time_entry_delete(entry=stored)
     assert TimeEntry.objects.filter(pk=stored.pk).exists()
+
+
+# -- Bulk writes ----------------------------------------------------------------------------------------
+
+def test_bulk_writes_store_exactly_the_values_in_memory_and_nothing_else(staff_member, project, task_type):
+    from decimal import Decimal
+
+    from django.utils import timezone
+    from djmoney.money import Money
+
+    from projects.bulk import update_fields
+
+    result = ingest([entry(staff_member, project, task_type, external_id=f"bulk-{n}", minutes=30 + n)
+                     for n in range(3)], EntrySource.API)
+    first, second, untouched = [TimeEntry.objects.get(pk=e.pk) for e in result.created]
+    rated_at = timezone.now().replace(microsecond=123456)
+    first.rate, first.amount, first.billable_minutes = Money("180.50", "EUR"), Money("92.26", "EUR"), 31
+    first.rate_rule, first.rated_at, first.status = "O'Brien's \"rate\", {braces}", rated_at, EntryStatus.PENDING
+    second.rate, second.amount, second.billable_minutes = None, Money("0.00", "USD"), 0
+    second.rate_rule, second.rated_at, second.status = "", None, EntryStatus.APPROVED
+    second.description = "changed in memory only"
+    update_fields([first, second], [*RATED_FIELDS, "status"])
+
+    stored = {e.pk: e for e in TimeEntry.objects.filter(pk__in=[first.pk, second.pk, untouched.pk])}
+    assert (stored[first.pk].rate, stored[first.pk].amount, stored[first.pk].billable_minutes) == (
+        Money("180.50", "EUR"), Money("92.26", "EUR"), 31)
+    assert (stored[first.pk].rate_rule, stored[first.pk].rated_at, stored[first.pk].status) == (
+        "O'Brien's \"rate\", {braces}", rated_at, EntryStatus.PENDING)
+    assert (stored[second.pk].rate, stored[second.pk].amount.amount, stored[second.pk].rated_at) == (
+        None, Decimal("0.00"), None)
+    assert stored[second.pk].status == EntryStatus.APPROVED
+    # Only the fields named are written, only for the entries given.
+    assert stored[second.pk].description == ""
+    assert (stored[untouched.pk].billable_minutes, stored[untouched.pk].status) == (
+        untouched.billable_minutes, untouched.status)
+
+
+def test_bulk_writes_refuse_a_value_the_column_cannot_hold(staff_member, project, task_type):
+    from django.db import DataError, IntegrityError, transaction
+
+    from projects.bulk import update_fields
+
+    result = ingest([entry(staff_member, project, task_type)], EntrySource.API)
+    stored = TimeEntry.objects.get(pk=result.created[0].pk)
+    reason = stored.billability_reason
+    stored.covered_minutes = stored.billable_minutes + 1  # the table's checks apply
+    with pytest.raises(IntegrityError), transaction.atomic():
+        update_fields([stored], ["covered_minutes"])
+    if connection.vendor == "postgresql":  # SQLite does not hold text to a length
+        stored.billability_reason = "x" * 41  # the column holds 40 characters: never cut short silently
+        with pytest.raises(DataError), transaction.atomic():
+            update_fields([stored], ["billability_reason"])
+    assert TimeEntry.objects.get(pk=stored.pk).billability_reason == reason
