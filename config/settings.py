@@ -280,12 +280,40 @@ LOGGING = {
     "loggers": {"django_q": {"level": "WARNING"}},
 }
 
-# Production hardening switches on whenever DEBUG is off.
+# Production hardening switches on whenever DEBUG is off; each switch has its own variable for the odd
+# installation that needs it off (README, Deployment). The documented set-up is a TLS load balancer that
+# sets X-Forwarded-Proto in front of the web processes.
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000"))
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+    # Trust X-Forwarded-Proto only behind a proxy that always sets it: a client could send it otherwise.
+    if env_bool("DJANGO_BEHIND_PROXY", True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Whatever DEBUG says: no page of Billable is ever framed, and no script reads the session cookie.
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Login throttling (config/throttling.py): the portal and admin logins refuse a username after this many
+# failed attempts within the window, and a client address after its own, larger number (an office behind
+# one NAT address shares it). A success clears the username's count.
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+LOGIN_IP_FAILURE_LIMIT = int(os.environ.get("LOGIN_IP_FAILURE_LIMIT", "20"))
+LOGIN_FAILURE_WINDOW_SECONDS = int(os.environ.get("LOGIN_FAILURE_WINDOW_MINUTES", "15")) * 60
+# Proxies in front of the web processes that append to X-Forwarded-For (the documented load balancer: 1).
+# 0 reads the client address from the connection itself.
+TRUSTED_PROXY_COUNT = int(os.environ.get("DJANGO_TRUSTED_PROXY_COUNT", "0"))
+
+# The cache holds the login attempts. Several web processes must share it for the limits to be exact:
+# CACHE_URL names a Redis database for it (not the task queue's: clearing a cache empties its database).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "billable"}
+}

@@ -161,6 +161,13 @@ class TimeEntryAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
+    def get_deleted_objects(self, objs, request):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # An entry's approval request and its history go with it (the service deletes them together); their
+        # own admins delete nothing, which must not block deleting the entry (finance may, as in the API).
+        perms_needed -= {"approval request", "approval event"}
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request, obj: TimeEntry) -> None:
         try:
             time_entry_delete(entry=obj)
