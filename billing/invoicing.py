@@ -539,12 +539,28 @@ def _entries_on(invoices) -> list[int]:
                 .values_list("time_entry_id", flat=True))
 
 
-def invoice_draft_delete(*, invoice: Invoice, user=None) -> int:
-    """Delete a draft and release its entries and fees for the next run; returns the entries released."""
+def _written_off_on(invoice: Invoice) -> list[int]:
+    """Entries finance wrote off on this draft while resolving the client's disputes."""
+    return sorted(Allocation.objects.filter(line__invoice=invoice, written_off=True)
+                  .values_list("time_entry_id", flat=True))
+
+
+def invoice_draft_delete(*, invoice: Invoice, user=None, keeping_write_offs: bool = False) -> int:
+    """Delete a draft and release its entries and fees for the next run; returns the entries released.
+
+    A draft on which disputes wrote time off is not deleted: the write-offs live on its lines, so the next
+    run would bill that time again. Regenerating it keeps them (`keeping_write_offs`).
+    """
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != InvoiceStatus.DRAFT:
             raise ValidationError("Only a draft can be deleted; void an issued invoice instead.")
+        written_off = _written_off_on(invoice)
+        if written_off and not keeping_write_offs:
+            raise ValidationError(
+                f"This draft holds time written off while resolving disputes (entries "
+                f"{', '.join(map(str, written_off))}): deleting it would bill that time again. Regenerate the "
+                "draft instead; the write-offs carry over to the new draft.")
         entry_ids = _entries_on([invoice])
         TimeEntry.objects.filter(id__in=entry_ids, status=EntryStatus.INVOICED).update(status=EntryStatus.APPROVED)
         invoice.delete()
@@ -552,8 +568,19 @@ def invoice_draft_delete(*, invoice: Invoice, user=None) -> int:
 
 
 def invoice_draft_regenerate(*, invoice: Invoice, user=None) -> BillingRunResult:
-    """Release a draft and bill its client's period again (picks up new rates, entries and preferences)."""
+    """Release a draft and bill its client's period again (picks up new rates, entries and preferences).
+
+    Time written off on the draft while resolving disputes stays written off on the new draft.
+    """
+    from billing.review import write_off_entries
+
     with transaction.atomic():
         client, start, end = invoice.client, invoice.period_start, invoice.period_end
-        invoice_draft_delete(invoice=invoice, user=user)
-        return billing_run_create(period_start=start, period_end=end, client=client, user=user)
+        written_off = _written_off_on(invoice)
+        invoice_draft_delete(invoice=invoice, user=user, keeping_write_offs=True)
+        result = billing_run_create(period_start=start, period_end=end, client=client, user=user)
+        if written_off:
+            write_off_entries(invoices=result.invoices, entry_ids=written_off)
+            for fresh in result.invoices:
+                fresh.refresh_from_db()
+        return result

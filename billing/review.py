@@ -164,6 +164,16 @@ def dispute_resolve(*, dispute: LineDispute, user, resolution: str, remove_entry
     return dispute
 
 
+def write_off_entries(*, invoices: list[Invoice], entry_ids: list[int]) -> None:
+    """Write these entries off wherever they are billed on these drafts (a regenerated draft keeps its write-offs)."""
+    by_line: dict[int, set[int]] = {}
+    for line_id, entry_id in Allocation.objects.filter(line__invoice__in=invoices, time_entry_id__in=entry_ids,
+                                                       is_live=True).values_list("line_id", "time_entry_id"):
+        by_line.setdefault(line_id, set()).add(entry_id)
+    for line in InvoiceLine.objects.filter(id__in=by_line).select_related("invoice"):
+        _remove_entries(line, by_line[line.id], release=False)
+
+
 def _minutes_shown(line: InvoiceLine, allocation: Allocation) -> int:
     """The minutes an allocation adds to its line: billed, covered by the retainer fee, or over the cap."""
     if line.kind in HOURLY_KINDS:

@@ -338,3 +338,33 @@ def test_taking_covered_time_off_a_retainer_fee_line_keeps_the_fee(staff_member,
     invoice.refresh_from_db()
     assert (fee.minutes, fee.quantity, fee.amount) == (30, Decimal("1.00"), Decimal("100.00"))
     assert invoice.subtotal == Decimal("100.00")
+
+
+def test_time_written_off_in_a_dispute_stays_written_off_when_the_draft_is_regenerated(draft, acme, finance):
+    """Development: 50 + 95 minutes; the client disputes the 95-minute API design and finance writes it off."""
+    from django.core.exceptions import ValidationError
+
+    from billing.invoicing import invoice_draft_delete, invoice_draft_regenerate
+    from billing.models import Allocation
+    from billing.review import dispute_resolve
+
+    api_design = acme.entries[1]
+    development = draft.lines.get(description="Development")
+    dispute = review_dispute(invoice=draft, line_id=development.id, comment="The API design was your mistake.")
+    dispute_resolve(dispute=dispute, user=finance.user, resolution="Written off.", remove_entry_ids=[api_design.id],
+                    release=False)
+
+    # Deleting would bill the written-off time again: refused, naming the entry, and nothing changes.
+    with pytest.raises(ValidationError, match=f"written off while resolving disputes \\(entries {api_design.id}\\)"):
+        invoice_draft_delete(invoice=draft, user=finance.user)
+    assert Invoice.objects.filter(pk=draft.pk).exists()
+
+    [fresh] = invoice_draft_regenerate(invoice=draft, user=finance.user).invoices
+
+    # Development is the 50 minutes only (0.83 h x 137.00 = 114.17) and Design 45.67.
+    assert lines_of(fresh) == [("Design", "0.33", "45.67"), ("Development", "0.83", "114.17")]
+    assert fresh.subtotal == Decimal("159.84")
+    kept = Allocation.objects.get(line__invoice=fresh, time_entry=api_design)
+    assert (kept.is_live, kept.written_off, kept.minutes, kept.amount) == (True, True, 0, Decimal("0.00"))
+    assert TimeEntry.objects.get(pk=api_design.pk).status == EntryStatus.INVOICED
+    assert billing_run_create(period_start=MARCH[0], period_end=MARCH[1], client=acme.client).invoices == []
