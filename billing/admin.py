@@ -27,7 +27,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 
-from approvals.admin import action_hidden_fields, confirmation_page, error_text
+from approvals.admin import (
+    ListColumnsChangeList,
+    PlainActionCheckbox,
+    action_hidden_fields,
+    confirmation_page,
+    error_text,
+)
 from billing.invoicing import (
     BillingConflict,
     billing_run_create,
@@ -305,7 +311,7 @@ def _plural(count: int, one: str, many: str) -> str:
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(RecordAdmin):
+class InvoiceAdmin(PlainActionCheckbox, RecordAdmin):
     """Finance's invoice console: read-only pages, and one action per transition, each calling its service.
 
     Nothing here edits an invoice: drafts are made and remade by billing runs, issued invoices never change.
@@ -333,6 +339,10 @@ class InvoiceAdmin(RecordAdmin):
     ]
     readonly_fields = ["allocation_summary", "dispute_list"]
     # The page's "Download PDF" link is in templates/admin/billing/invoice/change_form.html.
+
+    def get_changelist(self, request, **kwargs):
+        # The list shows the client only; an invoice's page and the actions use the other relations.
+        return ListColumnsChangeList
 
     def get_queryset(self, request):
         open_disputes = (LineDispute.objects.filter(line__invoice=OuterRef("pk"), status=DisputeStatus.OPEN)

@@ -20,10 +20,10 @@ from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
+    CellStyle,
     Flowable,
     KeepTogether,
     PageBreak,
@@ -131,26 +131,81 @@ def _text(value: str) -> str:
     return escape(value).replace("\n", "<br/>")
 
 
+class _CharWidths(dict):
+    """One font's character widths in thousandths of the font size, measured by reportlab once per character.
+
+    A Type 1 font's string width is the sum of its characters' widths (no kerning), so adding up these
+    gives reportlab's stringWidth exactly, without its per-call encoding of the text.
+    """
+
+    def __init__(self, font: str):
+        super().__init__()
+        self.font = font
+
+    def __missing__(self, char: str) -> float:
+        self[char] = units = stringWidth(char, self.font, 1000)
+        return units
+
+
+_CHAR_WIDTHS = {font: _CharWidths(font) for font in (FONT, BOLD)}
+
+
+def _width(text: str, font: str = FONT) -> float:
+    """The text's width at the cell size: reportlab's stringWidth, from the cached character widths."""
+    return sum(map(_CHAR_WIDTHS[font].__getitem__, text)) * 0.001 * CELL_SIZE
+
+
+def _wrap(text: str, width: float, font: str) -> list[str]:
+    """reportlab's simpleSplit: each line of the text filled greedily with whole words up to the width.
+
+    A paragraph's words, single-spaced, are measured in one pass. Each line then runs to the last word
+    that ends within the width from the line's start (found by bisection on the widths so far), or is
+    one word alone when even that is wider.
+    """
+    room = width / (0.001 * CELL_SIZE)  # in the character widths' units
+    lines = []
+    for paragraph in text.split("\n"):
+        joined = " ".join(paragraph.split())
+        reach = [0, *accumulate(map(_CHAR_WIDTHS[font].__getitem__, joined))]  # width of joined[:n]
+        start, length = 0, len(joined)
+        while start < length:
+            fits = bisect_right(reach, reach[start] + room) - 1  # joined[start:fits] fits
+            if fits >= length:
+                end = length
+            else:
+                end = joined.rfind(" ", start, fits + 1)  # the last word end within the width
+                if end < 0:
+                    end = joined.find(" ", start)
+                    end = length if end < 0 else end
+            lines.append(joined[start:end])
+            start = end + 1
+    return lines
+
+
+def _cut(line: str, width: float, font: str) -> int:
+    """How many leading characters of the line fit in the width (at least one)."""
+    prefix_widths = [units * 0.001 * CELL_SIZE for units in accumulate(map(_CHAR_WIDTHS[font].__getitem__, line))]
+    return max(1, bisect_right(prefix_widths, width))
+
+
 def _fit(text: str, width: float, font: str = FONT) -> str:
     """The text as one plain table cell, broken into lines where it is wider than the column."""
     if "\t" in text or "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
     text = text.strip()
-    if "\n" not in text and stringWidth(text, font, CELL_SIZE) <= width:
+    if "\n" not in text and _width(text, font) <= width:
         return text
     lines = []
-    for line in simpleSplit(text, font, CELL_SIZE, width):
-        # simpleSplit keeps a word longer than the column whole; cut it so it cannot run into the next cell.
-        while len(line) > 1 and stringWidth(line, font, CELL_SIZE) > width:
-            cut = len(line) - 1
-            while cut > 1 and stringWidth(line[:cut], font, CELL_SIZE) > width:
-                cut -= 1
+    for line in _wrap(text, width, font):
+        # A word longer than the column stays whole in a wrapped line; cut it so it cannot run into the next cell.
+        while len(line) > 1 and _width(line, font) > width:
+            cut = _cut(line, width, font)
             lines.append(line[:cut])
             line = line[cut:]
         lines.append(line)
     if len(lines) > MAX_CELL_LINES:
         lines, last = lines[:MAX_CELL_LINES - 1], lines[MAX_CELL_LINES - 1]
-        while last and stringWidth(last + " …", font, CELL_SIZE) > width:
+        while last and _width(last + " …", font) > width:
             last = last[:-1]
         lines.append(f"{last.rstrip()} …")
     return "\n".join(lines)
@@ -222,7 +277,7 @@ def _lines_table(invoice: Invoice, lines: list) -> "_PagedTable":
     rows = [[_fit(line.description, width), _quantity(line.kind, line.quantity), _amount(line.unit_rate),
              _amount(line.amount)] for line in lines] or [["No lines", "", "", ""]]
     return _PagedTable(_Rows(["Description", "Quantity", "Unit rate", f"Amount ({invoice.currency})"], rows,
-                             LINE_COLUMNS, [("ALIGN", (1, 0), (-1, -1), "RIGHT")], stripes=True))
+                             LINE_COLUMNS, ("LEFT", "RIGHT", "RIGHT", "RIGHT"), stripes=True))
 
 
 def _totals_table(invoice: Invoice) -> Table:
@@ -302,13 +357,22 @@ def _time_detail(invoice: Invoice, lines: list) -> list:
     if not rows:
         return [*heading, Paragraph("No time entries are billed on this invoice.", STYLES["body"])]
     table = _PagedTable(_Rows(["Date", "Team member", "Task type", "Description", "Hours"], rows,
-                              DETAIL_COLUMNS, [("ALIGN", (-1, 0), (-1, -1), "RIGHT")], sections=sections))
+                              DETAIL_COLUMNS, ("LEFT", "LEFT", "LEFT", "LEFT", "RIGHT"), sections=sections))
     return [*heading, table]
 
 
 def _section_row(title: str) -> list[str]:
     # The title runs across the empty cells of its row, which a plain string may do.
     return [_fit(title, CONTENT_WIDTH - 2 * CELL_PADDING, BOLD), "", "", "", ""]
+
+
+def _cell_style(font: str, color, alignment: str) -> CellStyle:
+    style = CellStyle(f"{font} {alignment}")
+    style.fontname, style.fontsize, style.leading, style.color = font, CELL_SIZE, CELL_LEADING, color
+    style.alignment, style.valign = alignment, "TOP"
+    style.leftPadding = style.rightPadding = CELL_PADDING
+    style.topPadding = style.bottomPadding = CELL_PADDING_Y
+    return style
 
 
 @dataclass
@@ -318,18 +382,60 @@ class _Rows:
     header: list[str]
     rows: list[list[str]]
     col_widths: tuple
-    style: list
+    alignments: tuple[str, ...]  # each column's, header included
     sections: dict[int, str] = field(default_factory=dict)  # heading row index -> its title
     stripes: bool = False
+    heights: list[float] = field(init=False)  # each row's
     tops: list[float] = field(init=False)  # where each row starts, measured from the first row
     group_of: list[int] = field(init=False)  # the heading row of each row's group, or -1
+    # One cell style per kind of row and column, shared by every cell of the kind. Handing them to each
+    # page's Table saves it building a style per cell and applying every style command to each one.
+    header_styles: list[CellStyle] = field(init=False)
+    section_styles: list[CellStyle] = field(init=False)
+    body_styles: list[CellStyle] = field(init=False)
 
     def __post_init__(self):
-        self.tops = [0.0, *accumulate(_row_height(row) for row in self.rows)]
+        self.heights = [_row_height(row) for row in self.rows]
+        self.tops = [0.0, *accumulate(self.heights)]
         self.group_of, group = [], -1
         for index in range(len(self.rows)):
             group = index if index in self.sections else group
             self.group_of.append(group)
+        self.header_styles = [_cell_style(BOLD, colors.white, alignment) for alignment in self.alignments]
+        self.section_styles = [_cell_style(BOLD, INK, alignment) for alignment in self.alignments]
+        self.body_styles = [_cell_style(FONT, INK, alignment) for alignment in self.alignments]
+
+
+class _Table(Table):
+    """A Table that writes a left-aligned cell of several plain-text lines as one PDF text object.
+
+    reportlab makes each line of such a cell a text object of its own; the appendix's wrapped
+    descriptions are a good share of all its lines. One object per cell, moving down a line (T*, at the
+    leading the cell's font was set with) between them, puts the same glyphs in the same places. An
+    empty cell (under a group heading that runs across its row) gets no text object at all.
+    """
+
+    def _drawCell(self, cellval, cellstyle, pos, size):
+        if cellval == "" and not (cellstyle.href or cellstyle.destination):
+            return None
+        if (not isinstance(cellval, str) or "\n" not in cellval or cellstyle.alignment != "LEFT"
+                or cellstyle.valign != "TOP" or cellstyle.href or cellstyle.destination or cellstyle.direction
+                or cellstyle.shaping):
+            return super()._drawCell(cellval, cellstyle, pos, size)
+        if self._curcellstyle is not cellstyle:
+            current = self._curcellstyle
+            if current is None or cellstyle.color != current.color:
+                self.canv.setFillColor(cellstyle.color)
+            if current is None or (cellstyle.fontname, cellstyle.fontsize, cellstyle.leading) != (
+                    current.fontname, current.fontsize, current.leading):
+                self.canv.setFont(cellstyle.fontname, cellstyle.fontsize, cellstyle.leading)
+            self._curcellstyle = cellstyle
+        (column_x, row_y), (_, row_height) = pos, size
+        text = self.canv.beginText(column_x + cellstyle.leftPadding,
+                                   row_y + row_height - cellstyle.topPadding - cellstyle.fontsize)
+        text.textLines(cellval.split("\n"))
+        self.canv.drawText(text)
+        return None
 
 
 class _PagedTable(Flowable):
@@ -347,6 +453,8 @@ class _PagedTable(Flowable):
         self.content, self.start = content, start  # start: the first row not yet laid out
         self.width = sum(content.col_widths)
         self.header_height = _row_height(content.header)
+        self.continued = self._continued()
+        self.extra_height = self.header_height + (_row_height(self.continued) if self.continued else 0)
 
     def _continued(self) -> list[str] | None:
         """The heading repeated over a group that carries on from the previous page."""
@@ -355,16 +463,12 @@ class _PagedTable(Flowable):
             return None
         return _section_row(f"{self.content.sections[group]} (continued)")
 
-    def _extra_height(self) -> float:
-        continued = self._continued()
-        return self.header_height + (_row_height(continued) if continued else 0)
-
     def wrap(self, available_width, available_height):
-        self.height = self._extra_height() + self.content.tops[-1] - self.content.tops[self.start]
+        self.height = self.extra_height + self.content.tops[-1] - self.content.tops[self.start]
         return self.width, self.height
 
     def split(self, available_width, available_height):
-        room = available_height - self._extra_height()
+        room = available_height - self.extra_height
         tops, total = self.content.tops, len(self.content.rows)
         end = bisect_right(tops, tops[self.start] + room) - 1
         if end < total and end - 1 in self.content.sections:
@@ -382,43 +486,30 @@ class _PagedTable(Flowable):
 
     def _table(self, end: int) -> Table:
         content = self.content
-        rows, style = [content.header], list(content.style)
-        continued = self._continued()
-        if continued:
-            rows.append(continued)
-            style += _section_style(1)
+        rows, heights, styles = [content.header], [self.header_height], [content.header_styles]
+        if self.continued:
+            rows.append(self.continued)
+            heights.append(_row_height(self.continued))
+            styles.append(content.section_styles)
         offset = len(rows) - self.start
         rows.extend(content.rows[self.start:end])
-        style += [command for index in range(self.start, end) if index in content.sections
-                  for command in _section_style(index + offset)]
+        heights.extend(content.heights[self.start:end])
+        styles.extend(content.section_styles if index in content.sections else content.body_styles
+                      for index in range(self.start, end))
+        commands = [("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL), ("LINEBELOW", (0, -1), (-1, -1), 0.75, RULE)]
+        if self.continued:
+            commands.append(("BACKGROUND", (0, 1), (-1, 1), SECTION_FILL))
+        commands += [("BACKGROUND", (0, index + offset), (-1, index + offset), SECTION_FILL)
+                     for index in range(self.start, end) if index in content.sections]
         if content.stripes:
             # Every other row shaded, the rest left clear so a DRAFT watermark shows through.
-            style.append(("ROWBACKGROUNDS", (0, 1), (-1, -1), [None, STRIPE]))
+            commands.append(("ROWBACKGROUNDS", (0, 1), (-1, -1), [None, STRIPE]))
         else:
-            style.append(("LINEBELOW", (0, 1), (-1, -2), 0.25, RULE))
-        heights = [self.header_height, *(_row_height(row) for row in rows[1:])]
+            commands.append(("LINEBELOW", (0, 1), (-1, -2), 0.25, RULE))
+        # Each row's list of styles is shared; the Table only reads them (no command here sets a cell style).
         # repeatRows only matters if reportlab ever splits a page part itself; the heights make that unlikely.
-        table = Table(rows, colWidths=content.col_widths, rowHeights=heights, repeatRows=1)
-        table.setStyle(TableStyle([*TABLE_STYLE, *style]))
-        return table
-
-
-def _section_style(row: int) -> list:
-    return [("BACKGROUND", (0, row), (-1, row), SECTION_FILL), ("FONT", (0, row), (-1, row), BOLD, CELL_SIZE,
-                                                                  CELL_LEADING)]
-
-
-TABLE_STYLE = [
-    ("FONT", (0, 0), (-1, -1), FONT, CELL_SIZE, CELL_LEADING),
-    ("TEXTCOLOR", (0, 0), (-1, -1), INK),
-    ("FONT", (0, 0), (-1, 0), BOLD, CELL_SIZE, CELL_LEADING),
-    ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
-    ("BACKGROUND", (0, 0), (-1, 0), HEADER_FILL),
-    ("LINEBELOW", (0, -1), (-1, -1), 0.75, RULE),
-    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ("LEFTPADDING", (0, 0), (-1, -1), CELL_PADDING), ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PADDING),
-    ("TOPPADDING", (0, 0), (-1, -1), CELL_PADDING_Y), ("BOTTOMPADDING", (0, 0), (-1, -1), CELL_PADDING_Y),
-]
+        return _Table(rows, colWidths=content.col_widths, rowHeights=heights, repeatRows=1, cellStyles=styles,
+                      style=TableStyle(commands))
 
 
 class _PageDecoration:

@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
@@ -186,6 +187,18 @@ def test_the_list_costs_the_same_queries_for_2_invoices_as_for_30(as_finance):
     assert few == many
     # Session, user, member, permissions (2), the client filter, the date hierarchy, count (2), rows.
     assert few <= 14
+
+
+def test_the_list_joins_only_the_client_and_writes_django_s_checkboxes(as_finance, draft):
+    with CaptureQueriesContext(connection) as queries:
+        page = as_finance.get(LIST).content.decode()
+    [rows] = [query["sql"] for query in queries if query["sql"].startswith('SELECT "billing_invoice"."id"')]
+    # The contract, project, billing run and credited invoice are for an invoice's own page.
+    assert '"clients_client"' in rows
+    assert not any(table in rows for table in ('"clients_contract"', '"projects_project"', '"billing_billingrun"'))
+    model_admin = admin.site._registry[Invoice]
+    checkbox = model_admin.action_checkbox(draft)
+    assert checkbox == admin.ModelAdmin.action_checkbox(model_admin, draft) and checkbox in page
 
 
 def test_management_reads_invoices_but_has_no_actions(client, management, finalized):

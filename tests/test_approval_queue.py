@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -13,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
 
+from approvals.admin import InQueueFilter
 from approvals.models import ApprovalEvent, ApprovalReason, ApprovalRequest, ApprovalStatus
 from billing.pipeline import TimeEntryInput, ingest
 from projects.models import EntrySource, EntryStatus, TimeEntry
@@ -159,6 +161,67 @@ def test_the_filters_offer_only_what_is_in_the_queue(as_approver, staff_member, 
     page = response.content.decode()
     assert "Globex" not in page and "Initech" not in page
     assert LABELS["budget_threshold"] in page
+
+
+def test_the_filters_offer_what_djangos_related_only_filters_would(as_approver, staff_member, other_staff_member,
+                                                                   acme, globex):
+    held(staff_member, acme)
+    # A decided request is in the queue too (under "All").
+    held(other_staff_member, globex, status=ApprovalStatus.APPROVED)
+    # Time without a request yet (not routed), and a client with no time at all, are not.
+    initech = ProjectFactory(code="initech-ops", name="Initech ops", contract__client__name="Initech")
+    TimeEntryFactory(member=TeamMemberFactory(name="Rita Recorded"), project=initech, status=EntryStatus.RECORDED)
+    ClientFactory(name="Umbrella")
+    response = as_approver.get(QUEUE)
+    changelist = response.context["cl"]
+    specs = [spec for spec in changelist.filter_specs if isinstance(spec, InQueueFilter)]
+    offered = {spec.field_path: spec.lookup_choices for spec in specs}
+    assert {label for _, label in offered["time_entry__project__client"]} == {str(acme.client), str(globex.client)}
+    assert offered["time_entry__project"] == [(acme.pk, str(acme)), (globex.pk, str(globex))]
+    assert offered["time_entry__member"] == [(other_staff_member.pk, str(other_staff_member)),
+                                             (staff_member.pk, str(staff_member))]
+    for spec in specs:
+        django_filter = admin.RelatedOnlyFieldListFilter(spec.field, response.wsgi_request, {}, ApprovalRequest,
+                                                         changelist.model_admin, spec.field_path)
+        assert spec.lookup_choices == django_filter.lookup_choices, spec.field_path
+
+
+@pytest.mark.parametrize("query", [{}, {"q": "Acme", "status": "all"}, {"reason": "amount_over_limit", "o": "2.-3"}])
+def test_the_filter_links_are_the_ones_django_builds(as_approver, staff_member, other_staff_member, acme, globex,
+                                                     query):
+    held(staff_member, acme)
+    held(other_staff_member, globex)
+    response = as_approver.get(QUEUE, {**query, "time_entry__member__id__exact": staff_member.pk})
+    changelist = response.context["cl"]
+    specs = [spec for spec in changelist.filter_specs if isinstance(spec, InQueueFilter)]
+    assert len(specs) == 3
+    for spec in specs:
+        links = list(spec.choices(changelist))
+        assert links == list(admin.RelatedFieldListFilter.choices(spec, changelist)), spec.field_path
+        assert len(links) == 3  # "All" and two choices
+    [member_filter] = [spec for spec in specs if spec.field_path == "time_entry__member"]
+    assert [link["selected"] for link in member_filter.choices(changelist)] == [
+        False, *(pk == staff_member.pk for pk, _ in member_filter.lookup_choices)]
+
+
+def test_the_queue_reads_only_what_its_page_shows(as_approver, staff_member, acme, globex):
+    held(staff_member, acme)
+    held(staff_member, globex)
+    with CaptureQueriesContext(connection) as queries:
+        assert len(shown(as_approver.get(QUEUE))) == 2
+    statements = [query["sql"] for query in queries]
+    # The filters probe each client, project and member for a request instead of a DISTINCT over all of them,
+    # and the list joins the tables of its columns only: not the task type, policy or decider of a request's page.
+    assert not any("DISTINCT" in sql for sql in statements)
+    assert not any("approvals_approvalpolicy" in sql or "projects_tasktype" in sql for sql in statements)
+
+
+def test_the_row_checkboxes_are_written_as_django_writes_them(as_approver, staff_member, acme):
+    request = held(staff_member, acme)
+    model_admin = admin.site._registry[ApprovalRequest]
+    checkbox = model_admin.action_checkbox(request)
+    assert checkbox == admin.ModelAdmin.action_checkbox(model_admin, request)
+    assert checkbox in as_approver.get(QUEUE).content.decode()
 
 
 @pytest.mark.parametrize(("search", "expected"), [

@@ -247,6 +247,32 @@ def test_a_bad_filter_is_reported_and_the_others_still_apply(as_finance):
     assert "Select a valid choice" in page_of(as_finance.get(LIST, {"status": "lost"}))
 
 
+def test_the_list_counts_open_disputes_over_all_lines_and_not_the_closed_ones(as_finance):
+    acme = ClientFactory(code="acme", name="Acme")
+    # Same period: the newer invoice is listed first.
+    quiet, disputed = make_invoice(acme, number="INV-2026-0001"), make_invoice(acme, number="INV-2026-0002")
+    first, second = (disputed.lines.create(position=n, kind="time", description="Work", quantity=1, unit_rate=1,
+                                           amount=1) for n in (1, 2))
+    for line, status in ((first, DisputeStatus.OPEN), (first, DisputeStatus.OPEN), (second, DisputeStatus.OPEN),
+                         (second, DisputeStatus.RESOLVED)):
+        LineDispute.objects.create(line=line, comment="Why?", status=status)
+    quiet.lines.create(position=1, kind="time", description="Work", quantity=1, unit_rate=1, amount=1)
+    rows = rows_of(page_of(as_finance.get(LIST)))
+    assert [row.split(" USD ")[1] for row in rows] == ["3", "0"]
+    assert [row.split(" ")[0] for row in rows] == [disputed.number, quiet.number]
+
+
+def test_both_client_lists_offer_every_client_by_name_and_the_filter_keeps_its_choice(as_finance):
+    zeta, acme = ClientFactory(code="zeta", name="Zeta"), ClientFactory(code="acme", name="Acme")
+    page = page_of(as_finance.get(LIST, {"client": zeta.pk}))
+    run_list, filter_list = re.findall(r'<select name="client"[^>]*>(.*?)</select>', page, re.S)
+    options = re.compile(r'<option value="([^"]*)"( selected)?>([^<]*)</option>')
+    assert options.findall(run_list) == [("", " selected", "All clients"), (str(acme.pk), "", "Acme (acme)"),
+                                         (str(zeta.pk), "", "Zeta (zeta)")]
+    assert options.findall(filter_list) == [("", "", "Any client"), (str(acme.pk), "", "Acme (acme)"),
+                                            (str(zeta.pk), " selected", "Zeta (zeta)")]
+
+
 def test_the_list_pages_by_50(as_finance):
     acme = ClientFactory(code="acme", name="Acme")
     for day in range(51):
@@ -275,9 +301,10 @@ def test_the_list_costs_the_same_queries_for_3_invoices_as_for_40(as_finance):
     as_finance.get(LIST)  # the session and permissions once
     few = _list_queries(as_finance, 3)
     many = _list_queries(as_finance, 40)
-    # Session, user, member, permissions (2), the client filter's check, the two client lists, count, page;
-    # the second scenario also has one more client in the lists, which costs nothing.
-    assert few == many == 10
+    # Session, user, member, permissions (2), the client filter's check, the client list (one for both the
+    # filters and the billing-run form), count, page; the second scenario also has one more client in the
+    # list, which costs nothing.
+    assert few == many == 9
 
 
 # Billing runs from the list -----------------------------------------------------------------------------------

@@ -7,8 +7,14 @@ from decimal import Decimal
 
 import pytest
 from djmoney.money import Money
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
+from reportlab.lib import rl_accel
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from billing import pdf
 from billing.invoicing import billing_run_create
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, LineKind
 from billing.pdf import render_invoice_pdf
@@ -272,3 +278,23 @@ def test_markup_and_very_long_entry_descriptions_print_safely(firm):
     # Printed as typed, and cut to a dozen lines so the row still fits on a page.
     assert "Workshop <b>prep</b> agenda" in appendix
     assert 50 < appendix.count("agenda") < 200 and "agenda …" in appendix
+
+
+# --- Measuring and wrapping cell text, as reportlab would ------------------------------------------------------
+
+CELL_TEXT = st.text(alphabet=st.sampled_from(list("abcdefghij KLMNOP.,;'\"-—…é€Ω漢\n\t0123456789Wi")), max_size=300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=CELL_TEXT, width=st.floats(min_value=5, max_value=450), font=st.sampled_from([pdf.FONT, pdf.BOLD]))
+def test_cell_text_is_measured_and_wrapped_as_reportlab_does(text, width, font):
+    # The PDF measures text from cached character widths and wraps a paragraph in one pass; the result must be
+    # reportlab's own stringWidth and simpleSplit.
+    assert pdf._width(text, font) == pytest.approx(stringWidth(text, font, pdf.CELL_SIZE), abs=1e-9)
+    assert pdf._wrap(text, width, font) == simpleSplit(text, font, pdf.CELL_SIZE, width)
+
+
+def test_reportlab_runs_with_its_c_accelerator():
+    # Without it every text width, coordinate and page stream goes through Python: a long invoice's PDF
+    # takes about half as long again.
+    assert not rl_accel._py_funcs
