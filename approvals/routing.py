@@ -13,11 +13,12 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from approvals.models import ApprovalPolicy, ApprovalReason, ApprovalRequest, ApprovalStatus
-from projects.bulk import Unwritten, update_fields
+from projects.budgets import USING_STATUSES, OtherEntriesTotals
+from projects.bulk import Unwritten, create_all, update_fields
 from projects.models import EntryStatus, TimeEntry
 
 # Entries that use a budget or a client's spend: processed and still going to be billed.
-COUNTED_STATUSES = (EntryStatus.PENDING, EntryStatus.APPROVED, EntryStatus.INVOICED)
+COUNTED_STATUSES = USING_STATUSES
 # A person's decision stands until the entry's facts change (which resets it to recorded).
 HUMAN_DECISIONS = (ApprovalStatus.APPROVED, ApprovalStatus.REJECTED)
 
@@ -56,14 +57,9 @@ class _Use:
 
     def __init__(self, entries: list[TimeEntry]):
         ids = [e.id for e in entries]
-        project_ids = {e.project_id for e in entries}
-        budget_rows = (
-            TimeEntry.objects.filter(project_id__in=project_ids, status__in=COUNTED_STATUSES)
-            .exclude(id__in=ids).values("project_id")
-            .annotate(used_minutes=Sum("minutes"), used_amount=Sum("amount"))
-        )
-        self.budget = {row["project_id"]: [row["used_minutes"] or 0, row["used_amount"] or Decimal("0")]
-                       for row in budget_rows}
+        # The budget refresh after routing reuses these sums (see OtherEntriesTotals).
+        self.others = OtherEntriesTotals({e.project_id for e in entries}, ids)
+        self.budget = {project_id: list(self.others.used(project_id)) for project_id in self.others.by_project}
         months = {e.work_date.replace(day=1) for e in entries}
         client_ids = {e.project.client_id for e in entries}
         self.spend: dict[tuple, Decimal] = defaultdict(Decimal)
@@ -188,11 +184,13 @@ def route_entries(entries: list[TimeEntry]) -> dict[str, int]:
             counts["approved"] += 1
         entries_to_update.append(entry)
 
-    ApprovalRequest.objects.bulk_create(to_create, batch_size=1000)
+    create_all(to_create)
     update_fields(to_update, ["status", "reasons", "reason_messages", "policy", "decided_by", "decided_at", "note",
                               "requested_at"])
     if isinstance(entries, Unwritten):
         update_fields(entries, [*entries.fields, "status"])
+        # Every entry is now written as it is in memory: the budget refresh may add them to these sums.
+        entries.other_totals = use.others
         return counts
     # Two statuses at most: one plain UPDATE each is far cheaper than a CASE per row.
     by_status = defaultdict(list)

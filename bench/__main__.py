@@ -86,6 +86,12 @@ def _worker(args: argparse.Namespace) -> None:
 
         call_command("migrate", verbosity=0, interactive=False)
         build_firm(size)
+        # Planner statistics for the firm's tables, as autovacuum would gather them; databases copied from
+        # the template inherit them.
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
         return
     module = importlib.import_module(MODULES[args.worker])
     started, load_before = time.perf_counter(), os.getloadavg()[0]

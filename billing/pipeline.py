@@ -58,7 +58,7 @@ def process_entries(entries) -> None:
     # Routing writes the rated values with the statuses it decides: every entry is updated once.
     rated = rate_entries(entries, write=False)
     route_entries(rated)
-    refresh_budgets(project_ids={entry.project_id for entry in rated})
+    refresh_budgets(project_ids={entry.project_id for entry in rated}, batch=rated)
     # Refresh the callers' objects: they hold the entries the pipeline just rated.
     by_id = {entry.id: entry for entry in rated}
     for entry in entries:

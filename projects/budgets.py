@@ -1,7 +1,8 @@
 """Step 4 of the pipeline: keep the budgets of touched projects current and raise alerts once.
 
 A refresh costs a fixed number of queries for any number of projects: totals and the burn window are
-two grouped aggregates, budgets are upserted in one statement, new alerts inserted in one.
+two grouped aggregates, budgets are upserted in one statement, new alerts inserted in one. In the
+pipeline the totals come from routing's read of the same projects (`OtherEntriesTotals`) plus the batch.
 """
 
 import datetime as dt
@@ -13,6 +14,7 @@ from django.db import transaction
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
+from projects.bulk import upsert_all
 from projects.models import (
     AlertKind,
     BudgetAlert,
@@ -84,24 +86,76 @@ def _alerts_due(project: Project, budget: ProjectBudget, today: dt.date) -> list
     return alerts
 
 
-def refresh_budgets(*, project_ids, today: dt.date | None = None) -> list[BudgetAlert]:
-    """Recompute the budget figures of these projects and record (and email) alerts not raised before."""
+class OtherEntriesTotals:
+    """The budget totals of some projects over their entries outside one batch: read once per batch.
+
+    Routing needs the use before the batch's entries; the budget refresh after routing needs the same sums
+    with the batch's entries added as routing left them. In one transaction nothing else writes those
+    projects' entries in between (the pipeline's own writes are the batch's), so the refresh adds the batch
+    in memory instead of reading every entry of the projects a second time.
+    """
+
+    def __init__(self, project_ids, batch_ids):
+        self.project_ids = frozenset(project_ids)
+        self.batch_ids = frozenset(batch_ids)
+        rows = (TimeEntry.objects.filter(project_id__in=self.project_ids).exclude(id__in=self.batch_ids)
+                .values("project_id").annotate(**TOTALS))
+        self.by_project = {row.pop("project_id"): row for row in rows}
+
+    def used(self, project_id: int) -> tuple[int, Decimal]:
+        row = self.by_project.get(project_id, {})
+        return row.get("used_minutes") or 0, row.get("used_amount") or ZERO
+
+    def with_batch(self, entries) -> dict[int, dict]:
+        """The totals with the batch's entries as they are in memory (and now written)."""
+        totals = {project_id: dict(row) for project_id, row in self.by_project.items()}
+        for entry in entries:
+            total = totals.setdefault(entry.project_id, {})
+            if entry.cost_amount_currency and entry.cost_amount_currency > (total.get("cost_currency") or ""):
+                total["cost_currency"] = entry.cost_amount_currency
+            if entry.status not in USING_STATUSES:
+                continue
+            amount = entry.amount.amount if entry.amount is not None else None
+            total["used_minutes"] = (total.get("used_minutes") or 0) + entry.minutes
+            if amount is not None:
+                total["used_amount"] = (total.get("used_amount") or ZERO) + amount
+                if entry.status in REVENUE_STATUSES:
+                    total["revenue"] = (total.get("revenue") or ZERO) + amount
+            if entry.cost_amount is not None:
+                total["cost"] = (total.get("cost") or ZERO) + entry.cost_amount.amount
+        return totals
+
+    def covers(self, project_ids, entries) -> bool:
+        return set(project_ids) <= self.project_ids and {entry.id for entry in entries} == self.batch_ids
+
+
+# The budget figures of a project's entries, as one grouped aggregate.
+TOTALS = {
+    "used_minutes": Sum("minutes", filter=Q(status__in=USING_STATUSES)),
+    "used_amount": Sum("amount", filter=Q(status__in=USING_STATUSES)),
+    "revenue": Sum("amount", filter=Q(status__in=REVENUE_STATUSES)),
+    "cost": Sum("cost_amount", filter=Q(status__in=USING_STATUSES)),
+    "cost_currency": Max("cost_amount_currency"),
+}
+
+
+def refresh_budgets(*, project_ids, today: dt.date | None = None, batch=None) -> list[BudgetAlert]:
+    """Recompute the budget figures of these projects and record (and email) alerts not raised before.
+
+    `batch`: the entries the pipeline just routed; when routing left the totals of the other entries on it
+    (`other_totals`), the figures are those plus the batch's, without reading the projects' entries again.
+    """
     project_ids = set(project_ids)
     if not project_ids:
         return []
     today = today or timezone.localdate()
     projects = Project.objects.select_related("contract", "manager").in_bulk(project_ids)
     entries = TimeEntry.objects.filter(project_id__in=project_ids)
-    totals = {
-        row["project_id"]: row
-        for row in entries.values("project_id").annotate(
-            used_minutes=Sum("minutes", filter=Q(status__in=USING_STATUSES)),
-            used_amount=Sum("amount", filter=Q(status__in=USING_STATUSES)),
-            revenue=Sum("amount", filter=Q(status__in=REVENUE_STATUSES)),
-            cost=Sum("cost_amount", filter=Q(status__in=USING_STATUSES)),
-            cost_currency=Max("cost_amount_currency"),
-        )
-    }
+    others = getattr(batch, "other_totals", None)
+    if others is not None and others.covers(project_ids, batch):
+        totals = others.with_batch(batch)
+    else:
+        totals = {row.pop("project_id"): row for row in entries.values("project_id").annotate(**TOTALS)}
     start, end = burn_window(today)
     burn = {
         row["project_id"]: row
@@ -132,10 +186,7 @@ def refresh_budgets(*, project_ids, today: dt.date | None = None) -> list[Budget
                 new_alerts.append(alert)
 
     with transaction.atomic():
-        ProjectBudget.objects.bulk_create(
-            budgets, update_conflicts=True, unique_fields=["project"],
-            update_fields=[f.name for f in ProjectBudget._meta.concrete_fields if not f.primary_key],
-        )
+        upsert_all(budgets, unique_fields=["project"])
         # A concurrent refresh may raise the same alert: the unique constraint keeps one, silently.
         BudgetAlert.objects.bulk_create(new_alerts, ignore_conflicts=True)
         messages = [(f"Budget alert: {a.project.code}", a.message + "\n\nThis message was sent by Billable.",

@@ -180,8 +180,9 @@ class TimeEntryQuerySet(models.QuerySet):
 
 class TimeEntry(models.Model):
     # Raw facts, as logged.
-    member = models.ForeignKey(TeamMember, on_delete=models.PROTECT, related_name="time_entries")
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="time_entries")
+    # No index of their own: the (member, work_date) and (project, work_date) indexes lead with them.
+    member = models.ForeignKey(TeamMember, on_delete=models.PROTECT, related_name="time_entries", db_index=False)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="time_entries", db_index=False)
     task_type = models.ForeignKey(TaskType, on_delete=models.PROTECT, related_name="time_entries")
     work_date = models.DateField()
     minutes = models.PositiveIntegerField(help_text="Raw minutes as logged; never changed by rules.")
@@ -211,8 +212,9 @@ class TimeEntry(models.Model):
     # Set when the source changed an entry that is already invoiced: finance decides.
     conflict = models.TextField(blank=True)
 
+    # Indexed only where set (see Meta): connectors and the API record entries with no user.
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+                                   related_name="+", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -244,6 +246,8 @@ class TimeEntry(models.Model):
             models.Index(fields=["status", "work_date"], name="timeentry_status_day"),
             # Lists in the default order (newest first) read the index instead of sorting every entry.
             models.Index(fields=["-work_date", "-id"], name="timeentry_newest_first"),
+            # Deleting a user sets its entries' creator to NULL: only entries someone created are looked up.
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="timeentry_created_by"),
         ]
         permissions = [
             ("log_time", "Can log own time"),

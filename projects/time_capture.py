@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from projects.bulk import update_fields
+from projects.bulk import create_all, update_fields
 from projects.models import (
     LOCKED_STATUSES,
     EntryStatus,
@@ -285,7 +285,7 @@ def record_time_entries(
             result.updated.append(existing)
 
     with transaction.atomic():
-        created = TimeEntry.objects.bulk_create([entry for _, entry in to_create], batch_size=1000)
+        created = create_all([entry for _, entry in to_create])
         for (index, _), entry in zip(to_create, created, strict=True):
             result.by_index[index] = entry
         result.created = created

@@ -125,3 +125,63 @@ def test_refreshing_many_projects_costs_the_same_queries(member):
     with CaptureQueriesContext(connection) as three:
         refresh_budgets(project_ids=[p.id for p in projects], today=TODAY)
     assert len(one.captured_queries) == len(three.captured_queries)
+
+
+def _figures(project_ids):
+    return {b.project_id: (b.minutes_used, b.amount_used, b.revenue, b.cost, b.cost_currency, b.percent_used,
+                           b.burn_weekly_minutes, b.burn_weekly_amount, b.forecast_run_out)
+            for b in ProjectBudget.objects.filter(project_id__in=project_ids)}
+
+
+def _same_as_a_full_recomputation(project_ids):
+    """The figures the pipeline left (routing's totals plus the batch) equal those read from every entry."""
+    after_pipeline = _figures(project_ids)
+    refresh_budgets(project_ids=project_ids)
+    assert _figures(project_ids) == after_pipeline
+    return after_pipeline
+
+
+def test_the_pipelines_budgets_equal_a_full_recomputation_after_edits_deletions_and_re_rating(
+        project, member, monkeypatch):
+    from approvals.models import ApprovalRequest, ApprovalStatus
+    from billing.models import Rate
+    from billing.pipeline import reprocess_contracts
+    from projects.models import EntryStatus, TimeEntry
+    from projects.time_capture import time_entries_delete
+
+    # The pipeline refreshes budgets as of today: today is in the known dataset's burn window.
+    monkeypatch.setattr("projects.budgets.timezone.localdate", lambda: TODAY)
+    other = ProjectFactory(code="acme-app", contract=project.contract, budget_hours=Decimal("10"))
+    dev = TaskTypeFactory(code="dev")
+
+    def deliver(rows):
+        result = ingest([TimeEntryInput(member_id=member.id, project_id=p.id, task_type_id=dev.id, work_date=day,
+                                        minutes=minutes, external_id=key, billable=billable)
+                         for key, p, day, minutes, billable in rows], EntrySource.API)
+        assert not result.rejected
+        return _same_as_a_full_recomputation([project.id, other.id])
+
+    # 11 h is held for its length (pending: uses the budget, no revenue yet); 1 h is not billable.
+    figures = deliver([("a", project, dt.date(2026, 3, 2), 240, True), ("b", project, dt.date(2026, 3, 3), 660, True),
+                       ("c", project, dt.date(2026, 3, 4), 60, False), ("d", other, dt.date(2026, 3, 4), 120, True)])
+    # 16 h used; 15 billable h x 150 = 2,250.00, of which the held 11 h (1,650.00) is not revenue yet; cost 50/h.
+    assert figures[project.id][:5] == (960, Decimal("2250.00"), Decimal("600.00"), Decimal("800.00"), "USD")
+    assert figures[other.id][:5] == (120, Decimal("300.00"), Decimal("300.00"), Decimal("100.00"), "USD")
+
+    # An edit at the source: the entry is rated and routed again, its old figures replaced, not added.
+    figures = deliver([("a", project, dt.date(2026, 3, 2), 300, True), ("e", project, dt.date(2026, 3, 5), 30, True)])
+    assert figures[project.id][:2] == (1050, Decimal("2475.00"))
+
+    # A deletion and a person's rejection, then a new batch on the same project.
+    time_entries_delete(entries=[TimeEntry.objects.get(external_id="e")])
+    TimeEntry.objects.filter(external_id="b").update(status=EntryStatus.REJECTED)
+    ApprovalRequest.objects.filter(time_entry__external_id="b").update(status=ApprovalStatus.REJECTED)
+    figures = deliver([("f", project, dt.date(2026, 3, 6), 60, True)])
+    assert figures[project.id][:3] == (420, Decimal("900.00"), Decimal("900.00"))
+
+    # A new rate: open time is rated again in the pipeline's batches.
+    Rate.objects.filter(contract=project.contract).update(hourly_rate=Decimal("200.00"))
+    assert reprocess_contracts(contract_ids=[project.contract_id]) == 5
+    figures = _same_as_a_full_recomputation([project.id, other.id])
+    assert figures[project.id][:3] == (420, Decimal("1200.00"), Decimal("1200.00"))
+    assert figures[other.id][:3] == (120, Decimal("400.00"), Decimal("400.00"))

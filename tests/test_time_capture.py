@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from approvals.models import ApprovalRequest
 from billing.pipeline import TimeEntryInput, ingest
@@ -250,3 +251,26 @@ def test_bulk_writes_refuse_a_value_the_column_cannot_hold(staff_member, project
         with pytest.raises(DataError), transaction.atomic():
             update_fields([stored], ["billability_reason"])
     assert TimeEntry.objects.get(pk=stored.pk).billability_reason == reason
+
+
+def test_recorded_entries_are_stored_with_their_ids_times_and_facts_in_order(staff_member, project, task_type):
+    # A batch is inserted in one statement: each input's entry gets the id of its own row.
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    inputs = [entry(staff_member, project, task_type, external_id=f"e-{n}", minutes=30 + n,
+                    started_at=start + dt.timedelta(hours=n), stopped_at=start + dt.timedelta(hours=n, minutes=30 + n))
+              for n in range(5)]
+    # A source's naive time is read in the firm's time zone, as Django reads it.
+    inputs.append(entry(staff_member, project, task_type, external_id="naive",
+                        started_at=dt.datetime(2026, 3, 2, 18, 0), stopped_at=None))
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        result = ingest(inputs, EntrySource.API)
+    assert [e.external_id for e in result.created] == [i.external_id for i in inputs]
+    stored = {e.id: e for e in TimeEntry.objects.all()}
+    for made, item in zip(result.created, inputs, strict=True):
+        row = stored[made.id]
+        started = item.started_at if item.started_at.tzinfo else timezone.make_aware(item.started_at)
+        assert (row.external_id, row.minutes, row.started_at, row.stopped_at) == (
+            item.external_id, item.minutes, started, item.stopped_at)
+        assert row.created_at is not None and row.updated_at >= row.created_at
+        assert row.created_by_id is None
+    assert stored[result.created[2].id].started_at == dt.datetime(2026, 3, 2, 11, 0, tzinfo=dt.UTC)
