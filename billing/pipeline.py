@@ -46,6 +46,10 @@ def ingest(
     result = IngestResult.from_record(record)
     if result.changed:
         process_entries(result.changed)
+    # An entry moved to another project: the project it left loses its time from the budget.
+    left = result.left_project_ids - {entry.project_id for entry in result.changed}
+    if left:
+        refresh_budgets(project_ids=left)
     return result
 
 

@@ -77,6 +77,8 @@ class RecordResult:
     rejected: list[RejectedInput] = field(default_factory=list)
     # The stored entry for each accepted input, by the input's index.
     by_index: dict[int, TimeEntry] = field(default_factory=dict)
+    # Projects that updated entries moved away from: their budgets change too.
+    left_project_ids: set[int] = field(default_factory=set)
 
     @property
     def changed(self) -> list[TimeEntry]:
@@ -274,6 +276,8 @@ def record_time_entries(
             to_update.append(existing)
             result.conflicts.append(existing)
         else:
+            if existing.project_id != facts["project_id"]:
+                result.left_project_ids.add(existing.project_id)
             for name, value in facts.items():
                 setattr(existing, name, value)
             batch.attach(existing)

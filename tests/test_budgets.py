@@ -185,3 +185,21 @@ def test_the_pipelines_budgets_equal_a_full_recomputation_after_edits_deletions_
     figures = _same_as_a_full_recomputation([project.id, other.id])
     assert figures[project.id][:3] == (420, Decimal("1200.00"), Decimal("1200.00"))
     assert figures[other.id][:3] == (120, Decimal("400.00"), Decimal("400.00"))
+
+
+def test_an_entry_moved_to_another_project_leaves_the_first_projects_budget(project, member, monkeypatch):
+    monkeypatch.setattr("projects.budgets.timezone.localdate", lambda: TODAY)
+    other = ProjectFactory(code="acme-app", contract=project.contract, budget_hours=Decimal("10"))
+    dev = TaskTypeFactory(code="dev")
+
+    def deliver(target):
+        result = ingest([TimeEntryInput(member_id=member.id, project_id=target.id, task_type_id=dev.id,
+                                        work_date=dt.date(2026, 3, 4), minutes=120, external_id="moved")],
+                        EntrySource.API)
+        assert not result.rejected
+        return {b.project_id: (b.minutes_used, b.amount_used) for b in ProjectBudget.objects.all()}
+
+    assert deliver(other)[other.id] == (120, Decimal("300.00"))
+    budgets = deliver(project)
+    assert budgets[project.id] == (120, Decimal("300.00"))
+    assert budgets[other.id] == (0, Decimal("0.00"))
