@@ -41,7 +41,7 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.test import Client, override_settings
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 from djmoney.money import Money
@@ -77,6 +77,7 @@ from tests.factories import (
     UserFactory,
     approval_policy,
 )
+from tests.routes import named_routes
 
 ROLES = ("anonymous", "staff", "other_staff", "other_pm", "approver", "finance", "management")
 SIGNED_IN = ROLES[1:]
@@ -612,24 +613,15 @@ ACCOUNT_PAGES = ("login", "logout", "password_change", "password_change_done", "
                  "password_reset_done", "password_reset_confirm", "password_reset_complete")
 
 
-def _named_routes() -> dict[str, str]:
-    def walk(patterns, prefix="", namespace=""):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                inner = f"{namespace}:{pattern.namespace}".strip(":") if pattern.namespace else namespace
-                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
-            elif isinstance(pattern, URLPattern) and pattern.name:
-                yield f"{namespace}:{pattern.name}".strip(":"), prefix + str(pattern.pattern)
-    return dict(walk(get_resolver().url_patterns))
 
 
 def test_every_route_is_in_the_matrix_or_exempt():
     covered = {route.name for route in ALL_ROUTES}
     # Django's own sign-in pages (throttling and CSRF: test_security.py) are not part of the firm's data.
-    missing = sorted(name for name in _named_routes()
+    missing = sorted(name for name in named_routes()
                      if name not in covered and name not in EXEMPT and name not in ACCOUNT_PAGES)
     assert not missing, f"Routes with no entry in the permission matrix: {missing}"
-    unknown = sorted(covered - set(_named_routes()))
+    unknown = sorted(covered - set(named_routes()))
     assert not unknown, f"Matrix entries for routes that no longer exist: {unknown}"
     # Every model the admin shows has its row in ADMIN_ACCESS.
     shown = {model._meta.label_lower for model in admin.site._registry}

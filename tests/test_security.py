@@ -20,7 +20,7 @@ from unittest import mock
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 from djmoney.money import Money
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -42,6 +42,7 @@ from tests.factories import (
     TeamMemberFactory,
     UserFactory,
 )
+from tests.routes import named_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_FILE = ROOT / "config" / "settings.py"
@@ -351,14 +352,7 @@ def forms_of(html: str) -> list[dict]:
 
 def _page_routes():
     """(name, route) of every page outside the admin and the API: the portal, billing, reports, accounts."""
-    def walk(patterns, prefix="", namespace=""):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                inner = f"{namespace}:{pattern.namespace}".strip(":") if pattern.namespace else namespace
-                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
-            elif isinstance(pattern, URLPattern) and pattern.name:
-                yield f"{namespace}:{pattern.name}".strip(":"), prefix + str(pattern.pattern)
-    return [(name, route) for name, route in walk(get_resolver().url_patterns)
+    return [(name, route) for name, route in named_routes().items()
             if not route.startswith(("admin/", "api/"))]
 
 
