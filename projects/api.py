@@ -3,17 +3,25 @@
 Time entries are written only through `billing.pipeline.ingest`, like every other way time comes in.
 """
 
+import functools
 import zoneinfo
+from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
 from django_filters import rest_framework as filters
+from djmoney.contrib.django_rest_framework import MoneyField as MoneySerializerField
+from djmoney.money import Money
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.fields import SerializerMethodField
+from rest_framework.relations import PrimaryKeyRelatedField
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
+from rest_framework.settings import ISO_8601, api_settings
 
 from billing.models import Allocation
 from billing.pipeline import TimeEntryInput, ingest
@@ -344,8 +352,110 @@ class TimeEntrySerializer(serializers.ModelSerializer):
             return []
 
     def to_representation(self, instance):
-        data = super().to_representation(instance)
-        return data if _sees_money(self) else _hide(data, self.COST_FIELDS)
+        # The same values DRF's field-by-field walk gives (tests compare the two byte for byte), at a
+        # fraction of its cost: a page lists 50 entries of 26 fields each.
+        data = {name: represent(self, instance) for name, represent in _entry_row_plan()}
+        return data if self._sees_money() else _hide(data, self.COST_FIELDS)
+
+    def _sees_money(self) -> bool:
+        # Asked once per response, not once per row (a list's rows share the serializer).
+        if not hasattr(self, "_money_visible"):
+            self._money_visible = _sees_money(self)
+        return self._money_visible
+
+    def output_time_zone(self):
+        """The zone DRF renders date-times in, or None when its own (slower) path must decide."""
+        if not hasattr(self, "_output_time_zone"):
+            iso = str(api_settings.DATETIME_FORMAT).lower() == ISO_8601
+            self._output_time_zone = timezone.get_current_timezone() if iso and settings.USE_TZ else None
+        return self._output_time_zone
+
+
+def _represent_attribute(field: serializers.Field):
+    """DRF's rule for a plain attribute: None stays None, anything else goes through the field."""
+    source, to_representation = field.source, field.to_representation
+
+    def represent(serializer, entry):
+        value = getattr(entry, source)
+        return None if value is None else to_representation(value)
+    return represent
+
+
+def _represent_related_id(field: serializers.Field):
+    # The stored id, as DRF's primary-key optimisation gives it, without building a stand-in object.
+    attname = TimeEntry._meta.get_field(field.source).attname
+
+    def represent(serializer, entry):
+        return getattr(entry, attname)
+    return represent
+
+
+def _represent_money(field: serializers.Field):
+    # The amount as stored (a Decimal) unless something already made a Money of it: reading the model
+    # attribute would build a Money per value only for the amount to be taken out again.
+    name, to_representation = field.source, field.to_representation
+
+    def represent(serializer, entry):
+        value = entry.__dict__[name]
+        if value is None:
+            return None
+        return to_representation(value.amount if isinstance(value, Money) else value)
+    return represent
+
+
+def _represent_date_time(field: serializers.DateTimeField):
+    # DRF's ISO rendering with the zone looked up once per response instead of once per value.
+    source, fallback = field.source, field.to_representation
+
+    def represent(serializer, entry):
+        value = getattr(entry, source)
+        if value is None:
+            return None
+        zone = serializer.output_time_zone()
+        if zone is None or timezone.is_naive(value):
+            return fallback(value)
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    return represent
+
+
+def _represent_method(field: serializers.SerializerMethodField):
+    method_name = f"get_{field.field_name}"
+
+    def represent(serializer, entry):
+        return getattr(serializer, method_name)(entry)
+    return represent
+
+
+@functools.cache
+def _entry_row_plan() -> list[tuple[str, Callable]]:
+    """(output name, how to get it) for each field of TimeEntrySerializer, in its order; built once.
+
+    The fields come from the serializer itself, so the API's shape and formats stay defined in one place.
+    """
+    plan = []
+    for name, field in TimeEntrySerializer().fields.items():
+        if isinstance(field, SerializerMethodField):
+            represent = _represent_method(field)
+        elif isinstance(field, PrimaryKeyRelatedField):
+            represent = _represent_related_id(field)
+        elif isinstance(field, MoneySerializerField):
+            represent = _represent_money(field)
+        elif isinstance(field, serializers.DateTimeField) and getattr(field, "format", None) is None \
+                and not hasattr(field, "timezone"):
+            represent = _represent_date_time(field)
+        else:
+            represent = _represent_attribute(field)
+        plan.append((name, represent))
+    return plan
+
+
+@functools.cache
+def _entry_columns_shown() -> tuple[str, ...]:
+    """The entry's own columns TimeEntrySerializer reads (money amounts with their currencies)."""
+    sources = {field.source for field in TimeEntrySerializer().fields.values()}
+    return tuple(field.attname for field in TimeEntry._meta.concrete_fields
+                 if field.name in sources or field.attname in sources)
 
 
 class TimeEntryFilter(filters.FilterSet):
@@ -420,7 +530,12 @@ class TimeEntryViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         # Another member's entry does not exist for a staff member (404, not 403).
-        return with_live_invoice(TimeEntry.objects.visible_to(self.request.user).select_related("approval"))
+        entries = TimeEntry.objects.visible_to(self.request.user).select_related("approval")
+        if self.action == "list":
+            # A page reads only what it shows: the approval's messages, notes and dates, the entry's
+            # bookkeeping columns are neither fetched nor decoded for 50 rows.
+            entries = entries.only(*_entry_columns_shown(), "approval__reasons")
+        return with_live_invoice(entries)
 
     def _allowed_member_ids(self, member: TeamMember | None) -> set[int] | None:
         if self.request.user.has_perm("projects.change_timeentry"):

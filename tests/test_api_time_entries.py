@@ -1,14 +1,20 @@
 """REST API: time entries, written through the pipeline (all or nothing), visible as the roles allow."""
 
 import datetime as dt
+import json
+from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from approvals.models import ApprovalReason, ApprovalRequest
+from billing.models import Allocation, Invoice, InvoiceLine
+from projects.api import TimeEntrySerializer, with_live_invoice
 from projects.models import EDITABLE_STATUSES, EntrySource, EntryStatus, ProjectStatus, TimeEntry
 from tests.factories import ProjectFactory, TaskTypeFactory, TimeEntryFactory, UserFactory
 
@@ -456,3 +462,77 @@ def test_a_list_longer_than_the_batch_limit_is_refused_as_a_whole(staff_member, 
     assert response.status_code == 400
     assert "1000" in response.json()["non_field_errors"][0]
     assert not TimeEntry.objects.exists()
+
+
+# The list's fast rendering
+
+
+def _drf_field_walk(entry: TimeEntry, *, sees_money: bool) -> dict:
+    """What DRF's generic serializer gives for the entry: the reference the fast path must match."""
+    walked = serializers.ModelSerializer.to_representation(TimeEntrySerializer(context={}), entry)
+    return walked if sees_money else {**walked, "cost_amount": None, "cost_amount_currency": None}
+
+
+def _invoiced(entry: TimeEntry) -> Invoice:
+    contract = entry.project.contract
+    invoice = Invoice.objects.create(client=contract.client, contract=contract, currency="EUR",
+                                     period_start=dt.date(2026, 3, 1), period_end=dt.date(2026, 3, 31))
+    line = InvoiceLine.objects.create(invoice=invoice, position=1, kind="time", description="Time",
+                                      quantity=Decimal("1.50"), unit_rate=Decimal("120.00"),
+                                      amount=Decimal("180.00"), project=entry.project, contract=contract)
+    Allocation.objects.create(time_entry=entry, line=line, minutes=90, amount=Decimal("180.00"))
+    return invoice
+
+
+@pytest.mark.parametrize("role", ["staff_member", "finance"])
+def test_the_list_renders_every_kind_of_entry_byte_for_byte_as_drf_does(request, staff_member, project,
+                                                                         task_type, role):
+    project.end_date = None
+    project.save()
+    caller = request.getfixturevalue(role)
+    at = dt.datetime(2026, 3, 2, 9, 15, 30, 250000, tzinfo=dt.UTC)
+    unrated = entry_of(staff_member, project, task_type, status=EntryStatus.PENDING, description="Café ☕ \"q\"")
+    in_euros = entry_of(staff_member, project, task_type, status=EntryStatus.REJECTED, started_at=at,
+                        stopped_at=at + dt.timedelta(minutes=90), conflict="Changed at the source")
+    invoiced = entry_of(staff_member, project, task_type, status=EntryStatus.INVOICED, billable=False)
+    TimeEntry.objects.filter(id=in_euros.id).update(
+        rate=Decimal("120"), rate_currency="EUR", amount=Decimal("180.5"), amount_currency="EUR",
+        cost_amount=Decimal("0.1"), cost_amount_currency="GBP", billable_minutes=90, over_cap_minutes=15,
+        rate_rule="Contract rate", billability_reason="over_cap")
+    TimeEntry.objects.filter(id=invoiced.id).update(
+        rate=Decimal("99.999"), rate_currency="USD", amount=Decimal("1234567.89"), amount_currency="USD")
+    ApprovalRequest.objects.create(time_entry=unrated, reasons=[ApprovalReason.NO_RATE, ApprovalReason.CAP_EXCEEDED],
+                                   requested_at=at)
+    ApprovalRequest.objects.create(time_entry=in_euros, reasons=[], requested_at=at)
+    invoice = _invoiced(invoiced)
+
+    response = api_as(caller.user).get(URL)
+
+    assert response.status_code == 200
+    stored = with_live_invoice(TimeEntry.objects.select_related("approval")).in_bulk()
+    rows = response.json()["results"]
+    assert sorted(row["id"] for row in rows) == sorted([unrated.id, in_euros.id, invoiced.id])
+    sees_money = role == "finance"
+    expected = [_drf_field_walk(stored[row["id"]], sees_money=sees_money) for row in rows]
+    assert response.content.endswith(json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+                                      .encode() + b"}")
+    by_id = {row["id"]: row for row in rows}
+    assert (by_id[unrated.id]["rate"], by_id[unrated.id]["amount_currency"]) == (None, None)
+    assert by_id[unrated.id]["approval_reasons"] == ["no_rate", "cap_exceeded"]
+    assert by_id[in_euros.id]["started_at"] == "2026-03-02T09:15:30.250000Z"
+    assert (by_id[in_euros.id]["amount"], by_id[in_euros.id]["amount_currency"]) == ("180.50", "EUR")
+    assert by_id[in_euros.id]["cost_amount"] == ("0.10" if sees_money else None)
+    assert (by_id[invoiced.id]["rate"], by_id[invoiced.id]["invoice"]) == ("100.00", invoice.id)
+    assert by_id[invoiced.id]["approval_reasons"] == []
+
+
+@override_settings(TIME_ZONE="America/New_York")
+def test_the_list_renders_times_in_the_firms_time_zone_as_drf_does(staff_member, project, task_type):
+    at = dt.datetime(2026, 3, 2, 14, 0, tzinfo=dt.UTC)
+    entry = entry_of(staff_member, project, task_type, started_at=at, stopped_at=at + dt.timedelta(hours=1))
+
+    row = api_as(staff_member.user).get(URL).json()["results"][0]
+
+    assert (row["started_at"], row["stopped_at"]) == ("2026-03-02T09:00:00-05:00", "2026-03-02T10:00:00-05:00")
+    stored = with_live_invoice(TimeEntry.objects.select_related("approval")).get(id=entry.id)
+    assert row == _drf_field_walk(stored, sees_money=False)
