@@ -123,6 +123,19 @@ def _invalid(request, template: str, form: ReportFilterForm, page: str):
     return _page(request, template, form, page, status=400)
 
 
+def _grouped_report(request, page: str, groupings, columns, selector):
+    """The filter bar of a report grouped several ways, and the answer that ends the request early, if any:
+    the page with the form's errors (400), or the report as CSV."""
+    form, valid = _form(request, groupings)
+    if not valid:
+        return form, _invalid(request, f"reports/{page.replace('-', '_')}.html", form, page)
+    if _wants_csv(request):
+        scope, group_by = form.scope(), form.cleaned_data["group_by"]
+        return form, report_csv(_filename(f"{page}-by-{group_by}", scope), columns,
+                                selector(scope=scope, group_by=group_by))
+    return form, None
+
+
 @reports_required
 def dashboard_page(request):
     form, valid = _form(request)
@@ -174,16 +187,10 @@ def _form(request, groupings=()):
 
 @reports_required
 def utilization_page(request):
-    form, valid = _form(request, ("member", "role", "firm"))
-    if not valid:
-        return _invalid(request, "reports/utilization.html", form, "utilization")
+    form, answered = _grouped_report(request, "utilization", ("member", "role", "firm"), UTILIZATION, utilization)
+    if answered:
+        return answered
     scope, group_by = form.scope(), form.cleaned_data["group_by"]
-    if _wants_csv(request):
-        return report_csv(
-            _filename(f"utilization-by-{group_by}", scope),
-            UTILIZATION,
-            utilization(scope=scope, group_by=group_by),
-        )
     rows = list(utilization(scope=scope, group_by=group_by))
     link_key = {"member": "member", "role": "role"}.get(group_by)
     table = [
@@ -210,16 +217,10 @@ def utilization_page(request):
 
 @reports_required
 def profitability_page(request):
-    form, valid = _form(request, ("project", "client"))
-    if not valid:
-        return _invalid(request, "reports/profitability.html", form, "profitability")
+    form, answered = _grouped_report(request, "profitability", ("project", "client"), PROFITABILITY, profitability)
+    if answered:
+        return answered
     scope, group_by = form.scope(), form.cleaned_data["group_by"]
-    if _wants_csv(request):
-        return report_csv(
-            _filename(f"profitability-by-{group_by}", scope),
-            PROFITABILITY,
-            profitability(scope=scope, group_by=group_by),
-        )
     rows = list(profitability(scope=scope, group_by=group_by))
     table = [
         {"row": row, "link": entries_url(scope, "revenue", **{group_by: row.key}) if row.key else None}
@@ -263,16 +264,10 @@ def budgets_page(request):
 
 @reports_required
 def time_to_invoice_page(request):
-    form, valid = _form(request, ("month", "client"))
-    if not valid:
-        return _invalid(request, "reports/time_to_invoice.html", form, "time-to-invoice")
+    form, answered = _grouped_report(request, "time-to-invoice", ("month", "client"), TIME_TO_INVOICE, time_to_invoice)
+    if answered:
+        return answered
     scope, group_by = form.scope(), form.cleaned_data["group_by"]
-    if _wants_csv(request):
-        return report_csv(
-            _filename(f"time-to-invoice-by-{group_by}", scope),
-            TIME_TO_INVOICE,
-            time_to_invoice(scope=scope, group_by=group_by),
-        )
     rows = list(time_to_invoice(scope=scope, group_by=group_by))
     if group_by == "month":
         table = [
@@ -303,16 +298,10 @@ def time_to_invoice_page(request):
 
 @reports_required
 def billing_accuracy_page(request):
-    form, valid = _form(request, ("month", "client", "currency"))
-    if not valid:
-        return _invalid(request, "reports/billing_accuracy.html", form, "billing-accuracy")
+    form, answered = _grouped_report(request, "billing-accuracy", ("month", "client", "currency"), ACCURACY, billing_accuracy)
+    if answered:
+        return answered
     scope, group_by = form.scope(), form.cleaned_data["group_by"]
-    if _wants_csv(request):
-        return report_csv(
-            _filename(f"billing-accuracy-by-{group_by}", scope),
-            ACCURACY,
-            billing_accuracy(scope=scope, group_by=group_by),
-        )
     rows = list(billing_accuracy(scope=scope, group_by=group_by))
     if group_by == "month":
         table = [
